@@ -1,0 +1,118 @@
+"""Distortion norms, attack success rate, and the EAD paper's best/average/worst-case tables.
+
+Conventions
+-----------
+- A perturbation ``delta = x_adv - x`` has shape N x C x H x W (or N x D).
+- Rows come in the order of :func:`ead_tutorial.data.with_all_targets`: each
+  image's K-1 targeted attacks in consecutive rows.
+- Distortions are averaged over successful rows only; when an attack never
+  succeeds they are undefined (NaN, printed as "N.A." by :func:`format_table`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+NORMS = ("L0", "L1", "L2", "Linf")
+CASES = ("best", "average", "worst")
+
+
+def l0(delta: torch.Tensor, tol: float = 0.0) -> torch.Tensor:
+    """Number of pixels changed by more than ``tol`` in any channel (float, N).
+
+    For N x C x H x W input a pixel is one (h, w) position, as in C&W; for
+    N x D input every coordinate counts.
+    """
+    changed = delta.abs() > tol
+    if changed.dim() == 4:
+        changed = changed.any(dim=1)
+    return changed.flatten(1).sum(1).to(delta.dtype)
+
+
+def l1(delta: torch.Tensor) -> torch.Tensor:
+    """Sum of absolute changes per row (N)."""
+    return delta.flatten(1).abs().sum(1)
+
+
+def l2(delta: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm per row (N)."""
+    return delta.flatten(1).norm(dim=1)
+
+
+def linf(delta: torch.Tensor) -> torch.Tensor:
+    """Largest absolute change per row (N)."""
+    return delta.flatten(1).abs().amax(1)
+
+
+def distortions(x_adv: torch.Tensor, x: torch.Tensor, l0_tol: float = 0.0) -> dict[str, torch.Tensor]:
+    """All four norms of ``x_adv - x`` per row: ``{"L0", "L1", "L2", "Linf"}`` -> tensors of shape N."""
+    delta = (x_adv - x).detach()
+    return {"L0": l0(delta, l0_tol), "L1": l1(delta), "L2": l2(delta), "Linf": linf(delta)}
+
+
+def success_rate(success: torch.Tensor) -> float:
+    """Attack success rate in percent, from a boolean tensor of any shape."""
+    if success.numel() == 0:
+        raise ValueError("success is empty: there is no attack to score")
+    return 100.0 * success.float().mean().item()
+
+
+def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> float:
+    return values[mask].double().mean().item() if mask.any() else float("nan")
+
+
+def case_table(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
+               by: str = "L2", seed: int = 0) -> pd.DataFrame:
+    """The best, average and worst case of a targeted attack, as in the EAD paper.
+
+    Parameters
+    ----------
+    success : bool tensor, N*(K-1), whether each (image, target) row succeeded
+    norms : name -> float tensor, N*(K-1), a distortion of each row
+    targets_per_image : K-1, the number of consecutive rows per image
+    by : the norm that ranks targets as easy or hard (the attack's own, e.g. "L2" for C&W)
+    seed : picks the average case's random target per image (same seed, same targets)
+
+    Returns
+    -------
+    DataFrame indexed by case, with column "ASR" (percent) and one column per norm:
+    - best: per image, the successful target of least ``by``; succeeds if any target does;
+    - average: per image, one target drawn at random;
+    - worst: per image, the target of largest ``by``; succeeds only if every target does.
+    """
+    if by not in norms:
+        raise KeyError(f"by={by!r} is not among the norms given: {sorted(norms)}")
+    if success.numel() % targets_per_image:
+        raise ValueError(f"{success.numel()} rows do not split into images of {targets_per_image} targets")
+    success = success.bool().cpu().view(-1, targets_per_image)
+    values = {name: value.detach().cpu().view(-1, targets_per_image) for name, value in norms.items()}
+    n_images = len(success)
+    ranked = values[by]
+    rows = torch.arange(n_images)
+
+    best_col = ranked.masked_fill(~success, float("inf")).argmin(1)
+    best_ok = success.any(1)
+    average_col = torch.randint(targets_per_image, (n_images,), generator=torch.Generator().manual_seed(seed))
+    average_ok = success[rows, average_col]
+    worst_col = ranked.argmax(1)
+    worst_ok = success.all(1)
+
+    table = {}
+    for case, column, ok in (("best", best_col, best_ok), ("average", average_col, average_ok),
+                             ("worst", worst_col, worst_ok)):
+        table[case] = {"ASR": success_rate(ok)} | {
+            name: _mean_over(value[rows, column], ok) for name, value in values.items()}
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def comparison_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-attack case tables into one row per attack, columns (case, metric), as the paper prints them."""
+    wide = {attack: table.stack() for attack, table in tables.items()}
+    return pd.DataFrame(wide).T.reindex(columns=pd.MultiIndex.from_product(
+        [CASES, list(next(iter(tables.values())).columns)]))
+
+
+def format_table(table: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
+    """A copy for display: numbers rounded, undefined distortions shown as "N.A."."""
+    return table.round(decimals).astype(object).where(table.notna(), "N.A.")

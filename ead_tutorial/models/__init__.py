@@ -1,0 +1,7 @@
+"""The classifiers under attack: architectures, training and the shipped weights."""
+
+from ead_tutorial.models.architectures import ARCHITECTURES, CWMnistNet
+from ead_tutorial.models.pretrained import WEIGHTS, pretrained
+from ead_tutorial.models.train import TrainConfig, accuracy, train_classifier
+
+__all__ = ["ARCHITECTURES", "CWMnistNet", "WEIGHTS", "pretrained", "TrainConfig", "accuracy", "train_classifier"]

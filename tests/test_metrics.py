@@ -1,0 +1,101 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from ead_tutorial import metrics
+
+
+def test_norms_by_hand():
+    delta = torch.zeros(2, 1, 2, 2)
+    delta[0, 0] = torch.tensor([[3.0, -4.0], [0.0, 0.0]])
+    delta[1, 0] = torch.tensor([[0.5, 0.5], [-0.5, 0.5]])
+    torch.testing.assert_close(metrics.l0(delta), torch.tensor([2.0, 4.0]))
+    torch.testing.assert_close(metrics.l1(delta), torch.tensor([7.0, 2.0]))
+    torch.testing.assert_close(metrics.l2(delta), torch.tensor([5.0, 1.0]))
+    torch.testing.assert_close(metrics.linf(delta), torch.tensor([4.0, 0.5]))
+
+
+def test_l0_counts_pixels_not_channels():
+    delta = torch.zeros(1, 3, 2, 2)
+    delta[0, :, 0, 0] = 0.1  # one pixel, all three channels
+    delta[0, 1, 1, 1] = -0.2  # another pixel, one channel
+    assert metrics.l0(delta).item() == 2
+    assert metrics.l0(delta.flatten(1)).item() == 4  # flat input: every coordinate counts
+    assert metrics.l0(delta, tol=0.15).item() == 1
+
+
+def test_distortions_of_an_unchanged_image_are_zero():
+    x = torch.rand(3, 1, 4, 4)
+    assert all((value == 0).all() for value in metrics.distortions(x.clone(), x).values())
+
+
+def test_success_rate_is_a_percentage():
+    assert metrics.success_rate(torch.tensor([True, False, True, True])) == 75.0
+    with pytest.raises(ValueError):
+        metrics.success_rate(torch.tensor([], dtype=torch.bool))
+
+
+def _two_images():
+    # Two images, three targets each (rows 0-2 and 3-5).
+    success = torch.tensor([True, True, False, True, True, True])
+    norms = {"L1": torch.tensor([1.0, 2.0, 9.0, 4.0, 5.0, 6.0]),
+             "L2": torch.tensor([3.0, 1.0, 0.5, 2.0, 7.0, 4.0])}
+    return success, norms
+
+
+def test_case_table_by_hand():
+    success, norms = _two_images()
+    table = metrics.case_table(success, norms, targets_per_image=3, by="L2", seed=0)
+    # best by L2 among successes: image 0 -> target 1 (L2 1, L1 2); image 1 -> target 0 (L2 2, L1 4)
+    assert table.loc["best", "ASR"] == 100.0
+    assert table.loc["best", "L2"] == pytest.approx((1 + 2) / 2)
+    assert table.loc["best", "L1"] == pytest.approx((2 + 4) / 2)
+    # worst: image 0 failed one target, so only image 1 counts: its largest L2 is target 1
+    assert table.loc["worst", "ASR"] == 50.0
+    assert table.loc["worst", "L2"] == pytest.approx(7.0)
+    assert table.loc["worst", "L1"] == pytest.approx(5.0)
+    # average: the seeded random target of each image
+    picked = torch.randint(3, (2,), generator=torch.Generator().manual_seed(0))
+    ok = success.view(2, 3)[torch.arange(2), picked]
+    assert table.loc["average", "ASR"] == pytest.approx(100.0 * ok.float().mean().item())
+    l2 = norms["L2"].view(2, 3)[torch.arange(2), picked][ok]
+    assert table.loc["average", "L2"] == pytest.approx(l2.mean().item())
+
+
+def test_ranking_norm_changes_the_best_case():
+    success, norms = _two_images()
+    by_l1 = metrics.case_table(success, norms, targets_per_image=3, by="L1")
+    # best by L1: image 0 -> target 0 (L1 1), image 1 -> target 0 (L1 4)
+    assert by_l1.loc["best", "L1"] == pytest.approx(2.5)
+
+
+def test_never_successful_gives_na():
+    success = torch.zeros(6, dtype=torch.bool)
+    norms = {"L2": torch.ones(6)}
+    table = metrics.case_table(success, norms, targets_per_image=3)
+    assert (table["ASR"] == 0).all()
+    assert table["L2"].isna().all()
+    shown = metrics.format_table(table)
+    assert (shown["L2"] == "N.A.").all() and (shown["ASR"] == 0).all()
+
+
+def test_case_table_rejects_ragged_rows_and_unknown_norm():
+    success, norms = _two_images()
+    with pytest.raises(ValueError, match="do not split"):
+        metrics.case_table(success, norms, targets_per_image=4)
+    with pytest.raises(KeyError, match="Linf"):
+        metrics.case_table(success, norms, targets_per_image=3, by="Linf")
+
+
+def test_comparison_table_layout():
+    success, norms = _two_images()
+    table = metrics.case_table(success, norms, targets_per_image=3)
+    wide = metrics.comparison_table({"A": table, "B": table})
+    assert list(wide.index) == ["A", "B"]
+    assert wide.columns.nlevels == 2 and list(wide.columns.get_level_values(0).unique()) == list(metrics.CASES)
+    assert list(wide.columns.get_level_values(0)[:3]) == ["best"] * 3
+    assert wide.loc["A", ("worst", "L2")] == pytest.approx(7.0)
+    assert isinstance(metrics.format_table(wide), pd.DataFrame)
+    assert not math.isnan(wide.loc["B", ("best", "ASR")])

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from ead_tutorial import experiments, reproduce, store
+from ead_tutorial.profiles import PROFILES
+
+
+def _result(**changes):
+    fields = dict(name="demo", profile="quick", data={"accuracy": 0.5, "matrix": [[1, 2], [3, 4]]},
+                  config={"n": 2}, package_version="0", torch_version="0", hardware="CPU", wall_time_s=1.0)
+    return store.StoredResult(**(fields | changes))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    path = store.save_result(_result(), tmp_path)
+    assert path == tmp_path / "demo" / "quick.json"
+    loaded = store.load_result("demo", "quick", tmp_path)
+    assert loaded == _result(created=loaded.created)
+    assert "CPU" in loaded.provenance() and "quick" in loaded.provenance()
+
+
+def test_missing_result_says_how_to_compute_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m ead_tutorial.reproduce demo --profile paper"):
+        store.load_result("demo", "paper", tmp_path)
+
+
+def test_invalid_profile_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown profile"):
+        store.save_result(_result(profile="huge"), tmp_path)
+
+
+def test_run_experiment_records_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    result = experiments.run_experiment("mnist-accuracy", "quick")
+    stored = store.load_result("mnist-accuracy", "quick")
+    assert stored.data == result.data and stored.config["n_images"] == 2000
+    assert sum(map(sum, stored.data["confusion"])) == 2000
+    assert stored.wall_time_s >= 0 and stored.hardware and stored.package_version
+
+
+def test_reproduce_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    reproduce.main(["--list"])
+    assert "mnist-accuracy" in capsys.readouterr().out
+    reproduce.main(["mnist-accuracy", "--profile", "quick"])
+    assert (tmp_path / "mnist-accuracy" / "quick.json").exists()
+    with pytest.raises(SystemExit):
+        reproduce.main(["no-such-experiment"])
+
+
+def test_every_shipped_result_is_complete_and_known():
+    files = sorted(store.PACKAGE_RESULTS.glob("*/*.json"))
+    assert files, "the package ships no stored results"
+    for path in files:
+        record = json.loads(path.read_text())
+        assert record["name"] == path.parent.name in experiments.EXPERIMENTS
+        assert record["profile"] == path.stem in PROFILES
+        for field in ("config", "data", "package_version", "torch_version", "hardware", "wall_time_s", "created"):
+            assert record[field] not in (None, "", {}), f"{path}: {field} is empty"
