@@ -40,6 +40,15 @@ def _signed_margin(values: torch.Tensor, labels: torch.Tensor, targeted: bool) -
     return margin(values, labels) if targeted else -margin(values, labels)
 
 
+def succeeded(logits: torch.Tensor, labels: torch.Tensor, kappa: float = 0.0, targeted: bool = True) -> torch.Tensor:
+    """Whether each row meets the attack's goal with margin kappa (bool, B).
+
+    Targeted: Z_t beats every other logit by more than kappa. Untargeted: some
+    other logit beats Z_y by more than kappa. This is the decision every attack uses.
+    """
+    return _signed_margin(logits, labels, targeted) < -kappa
+
+
 def _log_prob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
 

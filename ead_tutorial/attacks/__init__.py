@@ -1,0 +1,10 @@
+"""The attacks: batched over rows (image x target pairs), on the model's device.
+
+Every attack returns an :class:`AttackResult`.
+"""
+
+from ead_tutorial.attacks.cw import cw_l2
+from ead_tutorial.attacks.result import AttackResult
+from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
+
+__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l2"]

@@ -1,0 +1,54 @@
+"""Optimisers that step only the rows still being attacked.
+
+``torch.optim`` steps a whole tensor; an attack whose rows finish at different times
+needs to step a subset of rows and leave the rest untouched (and uncomputed). Adam's
+update is elementwise, so stepping a subset is exactly Adam on each row alone.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class RowAdam:
+    """Adam (Kingma & Ba, 2015) on a B x ... variable, one step at a time for the rows given."""
+
+    def __init__(self, variable: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.m = torch.zeros_like(variable)
+        self.v = torch.zeros_like(variable)
+        self.t = 0  # rows only ever leave, so every active row has taken the same number of steps
+
+    @torch.no_grad()
+    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor | None) -> None:
+        """Update ``variable[rows]`` (every row if ``rows`` is None) in place, given their gradient."""
+        self.t += 1
+        first_fix, second_fix = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
+        if rows is None:
+            m, v = self.m, self.v
+            m.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+            v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+            variable.addcdiv_(m, (v / second_fix).sqrt_().add_(self.eps), value=-self.lr / first_fix)
+            return
+        m = self.m[rows].mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+        v = self.v[rows].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        self.m[rows], self.v[rows] = m, v
+        variable[rows] -= self.lr / first_fix * m / ((v / second_fix).sqrt_() + self.eps)
+
+
+class RowGradientDescent:
+    """Plain gradient descent with a fixed step, for comparison with Adam."""
+
+    def __init__(self, variable: torch.Tensor, lr: float):
+        self.lr = lr
+
+    @torch.no_grad()
+    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor | None) -> None:
+        if rows is None:
+            variable.sub_(grad, alpha=self.lr)
+        else:
+            variable[rows] -= self.lr * grad
+
+
+OPTIMIZERS = {"adam": RowAdam, "gd": RowGradientDescent}

@@ -1,0 +1,97 @@
+"""Checks that every attack runs on its inputs before spending any compute.
+
+Each failed check raises a ValueError or TypeError that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def check_model(model: torch.nn.Module) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if any(module.training for module in model.modules()):
+        raise ValueError("the model is in training mode (dropout and batch norm would make the attack random); "
+                         "call model.eval() first")
+
+
+def check_images(images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floating point with pixels in [0, 1], got {images.dtype}; "
+                        "for uint8 images use images.float() / 255")
+    if images.dim() < 2 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty batch (B x ...), got shape {tuple(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or Inf; check how they were loaded or preprocessed")
+    low, high = images.min().item(), images.max().item()
+    if low < 0 or high > 1:
+        raise ValueError(f"pixels must lie in [0, 1], found values in [{low:.3g}, {high:.3g}]; "
+                         "pass unnormalised images and put any normalisation inside the model")
+
+
+def check_labels(labels: torch.Tensor, images: torch.Tensor, name: str = "targets") -> None:
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
+        raise TypeError(f"{name} must be an int64 tensor of class indices, "
+                        f"got {getattr(labels, 'dtype', type(labels).__name__)}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"{name} must have shape ({len(images)},), one per image, got {tuple(labels.shape)}")
+    if labels.device != images.device:
+        raise ValueError(f"{name} are on {labels.device} but images on {images.device}; move them with .to()")
+
+
+def check_same_device_and_dtype(model: torch.nn.Module, images: torch.Tensor) -> None:
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return
+    if parameter.device != images.device:
+        raise ValueError(f"the model is on {parameter.device} but the images on {images.device}; "
+                         f"move them with images.to({str(parameter.device)!r})")
+    if parameter.dtype != images.dtype:
+        raise TypeError(f"the model's parameters are {parameter.dtype} but the images {images.dtype}; "
+                        f"convert with images.to({parameter.dtype})")
+
+
+def check_non_negative(**values: float) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+
+
+@torch.no_grad()
+def check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """The model's outputs must be logits, and every label a valid class."""
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return B x K logits, got shape {tuple(logits.shape)}")
+    if labels.min() < 0 or labels.max() >= logits.shape[1]:
+        raise ValueError(f"labels must be class indices in [0, {logits.shape[1] - 1}]")
+    sums = logits.double().sum(1)
+    if len(logits) and (logits >= 0).all() and (logits <= 1).all() and torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        raise ValueError("the model's outputs are probabilities (each row sums to 1), but the attacks need logits; "
+                         "remove the final softmax layer")
+
+
+def check_attack_inputs(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
+                        targeted: bool, true_labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Run every check; return the model's logits on the clean images (B x K), which the checks need.
+
+    In the targeted mode a target equal to the true label (``true_labels``, or the
+    model's own prediction when they are not given) is an error: there is nothing to attack.
+    """
+    check_model(model)
+    check_images(images)
+    check_labels(labels, images, "targets" if targeted else "labels")
+    check_same_device_and_dtype(model, images)
+    with torch.no_grad():
+        logits = model(images)
+    check_logits(logits, labels)
+    if targeted:
+        reference = true_labels if true_labels is not None else logits.argmax(1)
+        clash = (labels == reference).nonzero().flatten()
+        if len(clash):
+            source = "true label" if true_labels is not None else "class the model already predicts"
+            raise ValueError(f"{len(clash)} targets equal the {source} (rows {clash[:5].tolist()}...); "
+                             "a targeted attack needs another class: see ead_tutorial.data.with_all_targets")
+    return logits
