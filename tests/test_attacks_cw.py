@@ -238,3 +238,20 @@ def test_model_and_images_on_different_devices():
     model, x, targets = _valid()
     with pytest.raises(ValueError, match="move them"):
         cw_l2(model.cuda(), x, targets, steps=1, search_steps=1)
+
+
+def test_one_initial_c_per_row():
+    model, x, targets = _linear_problem()
+    per_row = torch.tensor([1e-3, 1e-3, 1e-3, 10.0, 10.0, 10.0])
+    result = cw_l2(model, x, targets, search_steps=1, steps=200, initial_c=per_row)
+    torch.testing.assert_close(result.c[result.success], per_row[result.success])
+    assert result.success[3:].all()
+
+
+def test_benchmark_reports_a_ratio_to_the_bare_pass():
+    from ead_tutorial import bench
+
+    model, x, targets = _linear_problem()
+    figures = bench.cost_per_iteration(model, x, targets, steps=5, repeats=1)
+    assert figures["rows"] == len(x) and figures["ratio"] > 0
+    assert figures["cw_l2 iteration (ms)"] > 0 and figures["bare pass (ms)"] > 0

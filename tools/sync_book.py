@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -66,6 +67,8 @@ def twin_is_current(source: Path) -> bool:
 def write_twin(source: Path) -> None:
     notebook = jupytext.read(source)
     notebook.metadata.pop("jupytext", None)  # the twin is generated, not paired for editing
+    for number, cell in enumerate(notebook.cells):  # stable ids, so unchanged cells give no diff
+        cell.id = hashlib.sha1(f"{number}:{cell.source}".encode()).hexdigest()[:8]
     nbformat.write(notebook, source.with_suffix(".ipynb"))
 
 

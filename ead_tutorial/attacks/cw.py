@@ -65,7 +65,7 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
 
 def cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, objective: str = "f6",
           box: str = "tanh", kappa: float = 0.0, search_steps: int = 9, steps: int = 1000, lr: float = 1e-2,
-          initial_c: float = 1e-3, abort_early: bool = True, restarts: int = 0, discretize: bool = False,
+          initial_c: float | torch.Tensor = 1e-3, abort_early: bool = True, restarts: int = 0, discretize: bool = False,
           targeted: bool = True, optimizer: str = "adam", true_labels: torch.Tensor | None = None,
           seed: int = 0, progress: bool = False) -> AttackResult:
     """The C&W L2 attack: minimise ||x - x0||_2^2 + c f(x) over the box, searching c per row.
@@ -81,7 +81,7 @@ def cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     search_steps : rounds of the binary search over c
     steps : optimiser iterations per round (C&W use 10,000; the EAD paper 1,000)
     lr : the optimiser's step size
-    initial_c : the first c of every row
+    initial_c : the first c of every row (a number, or float B for one per row)
     abort_early : stop a row once its loss stalls (checked every steps / 10 iterations)
     restarts : extra random starting points per round (0: start from x0 only)
     discretize : round the result to 8-bit pixels and repair any success that rounding broke

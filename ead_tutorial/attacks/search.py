@@ -27,8 +27,11 @@ class ConstantSearch:
     upper: torch.Tensor
 
     @classmethod
-    def start(cls, rows: int, initial_c: float, device: torch.device | str = "cpu") -> "ConstantSearch":
-        return cls(c=torch.full((rows,), float(initial_c), device=device),
+    def start(cls, rows: int, initial_c: float | torch.Tensor, device: torch.device | str = "cpu"
+              ) -> "ConstantSearch":
+        """``rows`` searches, all starting at ``initial_c`` (a number, or one value per row)."""
+        c = torch.as_tensor(initial_c, dtype=torch.float32, device=device).expand(rows).clone()
+        return cls(c=c,
                    lower=torch.zeros(rows, device=device),
                    upper=torch.full((rows,), UNBOUNDED, device=device))
 

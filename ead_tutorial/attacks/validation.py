@@ -54,9 +54,9 @@ def check_same_device_and_dtype(model: torch.nn.Module, images: torch.Tensor) ->
                         f"convert with images.to({parameter.dtype})")
 
 
-def check_non_negative(**values: float) -> None:
+def check_non_negative(**values: float | torch.Tensor) -> None:
     for name, value in values.items():
-        if value < 0:
+        if (torch.as_tensor(value) < 0).any():
             raise ValueError(f"{name} must be non-negative, got {value}")
 
 

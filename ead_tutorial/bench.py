@@ -1,0 +1,79 @@
+"""Benchmarks: what one attack iteration costs, against one bare forward and backward pass.
+
+    python -m ead_tutorial.bench [--rows 90 900] [--steps 50] [--device cuda]
+
+For each batch size, in one run, it times (a) ``steps`` forward-and-backward passes
+of the model over the rows and (b) ``cw_l2`` for ``steps`` iterations with abort
+early off, and prints the ratio (b) / (a): the overhead of the attack's own
+bookkeeping. Each timing is the best of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+import torch
+
+from ead_tutorial.attacks import cw_l2
+from ead_tutorial.data import sample_correct, with_all_targets
+from ead_tutorial.devices import describe_hardware, device as pick_device
+from ead_tutorial.models import pretrained
+
+
+def _timed(function, device: torch.device, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        function()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bare_passes(model: torch.nn.Module, images: torch.Tensor, steps: int) -> None:
+    """``steps`` forward and backward passes of ``model`` over ``images``, and nothing else."""
+    for _ in range(steps):
+        x = images.detach().requires_grad_()
+        (grad,) = torch.autograd.grad(model(x).sum(), x)
+
+
+def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, steps: int = 50,
+                       repeats: int = 3) -> dict[str, float]:
+    """Seconds per iteration of ``cw_l2`` and of a bare pass over the same rows, and their ratio."""
+    device = images.device
+    bare_passes(model, images, 3)  # warm up kernels and allocator
+    bare = _timed(lambda: bare_passes(model, images, steps), device, repeats) / steps
+    attack = _timed(lambda: cw_l2(model, images, targets, search_steps=1, steps=steps, abort_early=False),
+                    device, repeats) / steps
+    return {"rows": len(images), "bare pass (ms)": 1e3 * bare, "cw_l2 iteration (ms)": 1e3 * attack,
+            "ratio": attack / bare}
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(prog="python -m ead_tutorial.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[90, 900])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+    model = pretrained("mnist", device=device)
+    rows = []
+    for n_rows in args.rows:
+        x, y = sample_correct(model, -(-n_rows // 9), seed=0)
+        images, targets, _ = with_all_targets(x, y)
+        images, targets = images[:n_rows].to(device), targets[:n_rows].to(device)
+        rows.append(cost_per_iteration(model, images, targets, steps=args.steps, repeats=args.repeats))
+    table = pd.DataFrame(rows).set_index("rows")
+    print(f"{describe_hardware()}, torch {torch.__version__}\n{table.round(3).to_string()}")
+    return table
+
+
+if __name__ == "__main__":
+    main()
