@@ -153,7 +153,7 @@ def load_mnist_bytes(split: str = "test", *, root: str | Path | None = None,
             _cache_file(root, split).parent.mkdir(parents=True, exist_ok=True)
             np.savez(_cache_file(root, split), images=images, labels=labels)
         if verbose:
-            print(f"MNIST {split}: {len(labels)} images from the {name} ({root})")
+            print(f"MNIST {split}: {len(labels)} images from the {name}")
         return images, labels
     raise DataUnavailableError(
         f"Could not obtain the MNIST {split} split. Tried, in order:\n" + "\n".join(failures) + "\n"

@@ -54,10 +54,11 @@ def repair_rounding(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
     for _ in range(max_changes):
         if len(active) == 0:
             break
-        candidate = x[active].requires_grad_()
-        logits = model(candidate)
-        loss = f6(logits, labels[active], kappa=kappa, targeted=targeted)
-        (grad,) = torch.autograd.grad(loss.sum(), candidate)
+        with torch.enable_grad():  # callers may be inside no_grad
+            candidate = x[active].requires_grad_()
+            logits = model(candidate)
+            loss = f6(logits, labels[active], kappa=kappa, targeted=targeted)
+            (grad,) = torch.autograd.grad(loss.sum(), candidate)
         evaluations[active] += 1
         with torch.no_grad():
             fixed = succeeded(logits, labels[active], kappa, targeted)

@@ -97,7 +97,10 @@ def printed_f1(logits, labels, kappa: float = 0.0, targeted: bool = True):
 
 
 def printed_f5(logits, labels, kappa: float = 0.0, targeted: bool = True):
-    """f5 exactly as printed: -log(2 F_t - 2), NaN for every input (see module docstring)."""
+    """f5 exactly as printed: -log(2 F_t - 2); never a finite number (see module docstring).
+
+    2 F_t - 2 < 0 gives NaN; where F_t rounds to exactly 1 in floating point, -log(0) = +inf.
+    """
     return -torch.log(2 * _log_prob(logits, labels).exp() - 2)
 
 

@@ -179,7 +179,9 @@ def test_repair_fixes_what_rounding_broke(shipped_model):
         assert succeeded(shipped_model(edge), targets).all()
         broken = ~succeeded(shipped_model(discretize.round_to_pixels(edge)), targets)
     assert broken.any(), "rounding examples on the boundary should break some"
-    repaired, evaluations = discretize.repair_rounding(shipped_model, edge, targets, torch.ones(len(x), dtype=torch.bool))
+    with torch.no_grad():  # as inside the attack's final step
+        repaired, evaluations = discretize.repair_rounding(shipped_model, edge, targets,
+                                                           torch.ones(len(x), dtype=torch.bool))
     assert discretize.is_valid_image(repaired)
     with torch.no_grad():
         assert succeeded(shipped_model(repaired), targets).all()

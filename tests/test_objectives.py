@@ -46,9 +46,11 @@ def test_printed_f1_has_the_wrong_sign():
     assert (_wins(logits, labels) & (value > 0)).any()  # a success that the printed f1 calls a failure
 
 
-def test_printed_f5_is_never_defined():
+def test_printed_f5_is_never_finite():
     logits, labels = _random_logits()
     assert objectives.printed_f5(logits, labels).isnan().all()
+    certain = torch.tensor([[100.0, 0.0]])  # F_t rounds to exactly 1
+    assert objectives.printed_f5(certain, torch.tensor([0])).isinf().all()
 
 
 def test_f6_kappa_is_the_floor_and_the_margin():
