@@ -22,17 +22,15 @@ from ead_tutorial.devices import describe_hardware, device as pick_device
 from ead_tutorial.models import pretrained
 
 
-def _timed(function, device: torch.device, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        function()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - started)
-    return best
+def _timed(function, device: torch.device) -> float:
+    """Wall time of one call of ``function``, waiting for the GPU to finish."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    function()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
 
 
 def bare_passes(model: torch.nn.Module, images: torch.Tensor, steps: int) -> None:
@@ -49,9 +47,9 @@ def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: to
     bare_passes(model, images, 3)  # warm up kernels and allocator
     bare, attack = float("inf"), float("inf")
     for _ in range(repeats):  # interleaved, so that a busy moment of the machine hits both alike
-        bare = min(bare, _timed(lambda: bare_passes(model, images, steps), device, 1) / steps)
+        bare = min(bare, _timed(lambda: bare_passes(model, images, steps), device) / steps)
         attack = min(attack, _timed(lambda: cw_l2(model, images, targets, search_steps=1, steps=steps,
-                                                  abort_early=False), device, 1) / steps)
+                                                  abort_early=False), device) / steps)
     return {"rows": len(images), "bare pass (ms)": 1e3 * bare, "cw_l2 iteration (ms)": 1e3 * attack,
             "ratio": attack / bare}
 
