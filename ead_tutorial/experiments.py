@@ -10,11 +10,12 @@ import time
 from typing import Any, Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from ead_tutorial import __version__
 from ead_tutorial.devices import describe_hardware
 from ead_tutorial.profiles import check_profile, pick
-from ead_tutorial.store import StoredResult, save_result
+from ead_tutorial.store import Checkpoint, StoredResult, save_result
 
 Experiment = Callable[[str], tuple[dict[str, Any], dict[str, Any]]]
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -66,15 +67,20 @@ def cw_table_iii(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     model = pretrained("mnist")
     x, y = sample_correct(model, config["n_images"], seed=config["seed"])
     images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    table = {}
-    for box in BOXES:
-        for objective in OBJECTIVES:
-            result = cw_l2(model, images, targets, objective=objective, box=box, kappa=config["kappa"],
-                           search_steps=config["search_steps"], steps=config["steps"], lr=config["lr"],
-                           initial_c=config["initial_c"], true_labels=y.to(device())[index])
-            cases = result.case_table(by="L2", seed=config["seed"])
-            table[f"{objective}/{box}"] = {case: {"success": cases.loc[case, "ASR"], "mean_l2": cases.loc[case, "L2"]}
-                                           for case in ("best", "average")}
+    finished = Checkpoint("cw-table-iii", profile, config)
+    cells = [(objective, box) for box in BOXES for objective in OBJECTIVES]
+    for objective, box in tqdm(cells, desc="Table III cells", disable=profile == "quick"):
+        key = f"{objective}/{box}"
+        if key in finished:
+            continue
+        result = cw_l2(model, images, targets, objective=objective, box=box, kappa=config["kappa"],
+                       search_steps=config["search_steps"], steps=config["steps"], lr=config["lr"],
+                       initial_c=config["initial_c"], true_labels=y.to(device())[index])
+        cases = result.case_table(by="L2", seed=config["seed"])
+        finished[key] = {case: {"success": float(cases.loc[case, "ASR"]), "mean_l2": float(cases.loc[case, "L2"])}
+                         for case in ("best", "average")}
+    table = {key: finished[key] for key in (f"{o}/{b}" for o, b in cells)}
+    finished.clear()
     return config, {"cells": table}
 
 

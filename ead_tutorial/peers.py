@@ -1,8 +1,10 @@
 """Peer libraries' attacks behind this package's interface, for side-by-side comparisons.
 
-Only foolbox (``pip install foolbox``) is wrapped: its C&W L2 attack has the same
-search over c, Adam, change of variables and abort early as ours, so both can be
-run with the same budget on the same rows.
+- foolbox (``pip install foolbox``): its C&W L2 attack has the same search over c,
+  Adam, change of variables and abort early as ours, so both can be run with the
+  same budget on the same rows.
+- the Adversarial Robustness Toolbox (``pip install adversarial-robustness-toolbox``):
+  its JSMA (Papernot et al., 2016), the L0 attack C&W compare theirs with.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from ead_tutorial.objectives import succeeded
 def foolbox_available() -> bool:
     try:
         import foolbox  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def art_available() -> bool:
+    try:
+        import art  # noqa: F401
     except ImportError:
         return False
     return True
@@ -47,4 +57,39 @@ def foolbox_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
     return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
                         c=torch.full((len(images),), float("nan"), device=images.device),
                         gradient_evaluations=torch.full((len(images),), search_steps * steps, device=images.device),
+                        labels=targets)
+
+
+def art_jsma(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, theta: float = 1.0,
+             gamma: float = 0.1, batch_size: int = 128) -> AttackResult:
+    """The Adversarial Robustness Toolbox's ``SaliencyMapMethod`` (JSMA, targeted) as an :class:`AttackResult`.
+
+    Parameters
+    ----------
+    images : float B x C x H x W in [0, 1]; targets : int64 B
+    theta : the change applied to each chosen pixel (1: set it to white)
+    gamma : the largest fraction of the input JSMA may change before it gives up
+
+    ART works in numpy on the CPU and reports no gradient count; ``gradient_evaluations`` is 0.
+    """
+    try:
+        from art.attacks.evasion import SaliencyMapMethod
+        from art.estimators.classification import PyTorchClassifier
+    except ImportError as error:
+        raise ImportError("the comparison needs the Adversarial Robustness Toolbox: "
+                          "pip install 'adversarial-robustness-toolbox>=1.17,<2'") from error
+    check_attack_inputs(model, images, targets, targeted=True)
+    with torch.no_grad():
+        n_classes = model(images[:1]).shape[1]
+    classifier = PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=tuple(images.shape[1:]),
+                                   nb_classes=n_classes, clip_values=(0.0, 1.0), device_type=images.device.type)
+    attack = SaliencyMapMethod(classifier, theta=theta, gamma=gamma, batch_size=batch_size, verbose=False)
+    one_hot = torch.nn.functional.one_hot(targets.cpu(), n_classes).numpy()
+    raw = torch.from_numpy(attack.generate(images.cpu().numpy(), y=one_hot)).to(images.device, images.dtype)
+    with torch.no_grad():
+        success = succeeded(model(raw), targets)
+    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
+    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
+                        c=torch.full((len(images),), float("nan"), device=images.device),
+                        gradient_evaluations=torch.zeros(len(images), dtype=torch.int64, device=images.device),
                         labels=targets)

@@ -67,3 +67,38 @@ def load_result(name: str, profile: str, directory: Path | None = None) -> Store
         raise FileNotFoundError(f"no stored result {name!r} at the {profile} profile ({path}); compute it with "
                                 f"`python -m ead_tutorial.reproduce {name} --profile {profile}`")
     return StoredResult(**json.loads(path.read_text()))
+
+
+class Checkpoint:
+    """The finished parts of a long experiment, kept on disk so an interrupted run loses nothing.
+
+    Parts are stored under ``results/<name>/<profile>.partial.json`` together with the
+    configuration; a rerun with the same configuration skips the finished parts, and a
+    different configuration starts afresh. ``clear()`` removes the file once the whole
+    result is saved.
+    """
+
+    def __init__(self, name: str, profile: str, config: dict[str, Any], directory: Path | None = None):
+        self.path = result_path(name, profile, directory).with_suffix(".partial.json")
+        self.config = json.loads(json.dumps(config))
+        self.parts: dict[str, Any] = {}
+        if self.path.exists():
+            stored = json.loads(self.path.read_text())
+            if stored.get("config") == self.config:
+                self.parts = stored["parts"]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.parts
+
+    def __getitem__(self, key: str) -> Any:
+        return self.parts[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.parts[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"config": self.config, "parts": self.parts}, indent=1) + "\n")
+        temporary.replace(self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)

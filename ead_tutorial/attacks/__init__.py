@@ -4,7 +4,9 @@ Every attack returns an :class:`AttackResult`.
 """
 
 from ead_tutorial.attacks.cw import cw_l2
+from ead_tutorial.attacks.cw_l0 import cw_l0
+from ead_tutorial.attacks.cw_linf import cw_linf
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 
-__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l2"]
+__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pandas as pd
 import torch
@@ -23,6 +24,7 @@ class AttackResult:
     gradient_evaluations : int64 B; forward-and-backward passes spent on each row
     labels : int64 B; the targets (targeted) or the true classes (untargeted)
     targeted : whether ``labels`` are targets
+    details : what a particular attack adds (e.g. the L0 attack's final pixel masks)
     """
 
     adversarial: torch.Tensor
@@ -32,6 +34,7 @@ class AttackResult:
     gradient_evaluations: torch.Tensor
     labels: torch.Tensor
     targeted: bool = True
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def success_rate(self) -> float:

@@ -1,0 +1,199 @@
+"""The Carlini & Wagner L0 attack (Carlini & Wagner, 2017, Section VI.B), batched.
+
+L0 counts changed pixels and has no useful gradient, so the attack shrinks a set of
+pixels that may change. Each round runs the L2 attack restricted to that set,
+warm-started from the previous solution and stopped at the first success; then it
+takes g = grad f at the solution and removes the pixels that contribute least to the
+success: those whose change is negligible, and the few with the smallest
+|sum over channels of g_i * delta_i|. When the restricted attack fails even at the
+largest c, the last success is the answer.
+
+Per-row state (the allowed mask, c, the warm start, whether a row is finished) is
+held in tensors; finished rows cost nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from tqdm.auto import tqdm
+
+from ead_tutorial.attacks.cw import finish_attack
+from ead_tutorial.attacks.rounds import solve_with_doubling
+from ead_tutorial.attacks.search import BestSoFar
+from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.box import get_box
+from ead_tutorial.objectives import f6, margin, succeeded
+
+# How each allowed pixel is scored; the lowest scores are removed first.
+SCORES = ("gradient", "signed", "magnitude", "random")
+# A pixel whose change (summed over channels) is below this is treated as unchanged.
+NEGLIGIBLE = 1e-4
+# The adaptive rule removes ceil(REMOVAL_RATE * sqrt(changed pixels)) pixels per round.
+REMOVAL_RATE = 0.3
+
+
+def pixel_scores(delta: torch.Tensor, grad: torch.Tensor, score: str, generator: torch.Generator) -> torch.Tensor:
+    """Score each pixel of B x C x H x W changes ``delta`` with gradients ``grad`` of f; returns B x 1 x H x W.
+
+    - "gradient": |sum_c g * delta|, the first-order change of f if the pixel is reset;
+    - "signed": sum_c g * delta, the rule as printed (argmin g_i delta_i), which picks
+      the pixels that help most, because helpful changes lower f and so have g * delta < 0;
+    - "magnitude": sum_c |delta|, ignoring the gradient;
+    - "random": uniform noise (the ablation's baseline).
+    """
+    if score == "gradient":
+        return (grad * delta).sum(1, keepdim=True).abs()
+    if score == "signed":
+        return (grad * delta).sum(1, keepdim=True)
+    if score == "magnitude":
+        return delta.abs().sum(1, keepdim=True)
+    if score == "random":
+        shape = (delta.shape[0], 1, *delta.shape[2:])
+        return torch.rand(shape, generator=generator, device=delta.device, dtype=delta.dtype)
+    raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+
+
+def pixels_to_remove(allowed: torch.Tensor, delta: torch.Tensor, scores: torch.Tensor,
+                     pixels_per_round: int | None) -> torch.Tensor:
+    """The pixels to take out of ``allowed`` (bool B x 1 x H x W) after a successful round.
+
+    Every allowed pixel whose change is negligible goes, plus the ``k`` allowed pixels of
+    lowest score among those that did change: ``k = pixels_per_round``, or, if None,
+    ceil(0.3 sqrt(number of changed pixels)) (fast early on, one at a time at the end).
+    """
+    change = delta.abs().sum(1, keepdim=True)
+    negligible = allowed & (change < NEGLIGIBLE)
+    candidates = (allowed & ~negligible).flatten(1)
+    changed = candidates.sum(1)
+    if pixels_per_round is None:
+        k = torch.ceil(REMOVAL_RATE * changed.double().sqrt()).long()
+    else:
+        k = torch.full_like(changed, pixels_per_round)
+    k = torch.minimum(k, changed)
+    ranked = scores.flatten(1).masked_fill(~candidates, float("inf")).argsort(1)
+    position = torch.arange(ranked.shape[1], device=ranked.device).expand_as(ranked)
+    lowest = torch.zeros_like(candidates).scatter_(1, ranked, position < k[:, None])
+    return negligible | lowest.view_as(allowed)
+
+
+def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
+          steps: int = 1000, lr: float = 1e-2, initial_c: float = 1e-3, largest_c: float = 2e6,
+          box: str = "tanh", abort_early: bool = True, score: str = "gradient", pixels_per_round: int | None = None,
+          max_rounds: int | None = None, discretize: bool = False, targeted: bool = True,
+          true_labels: torch.Tensor | None = None, seed: int = 0, progress: bool = False,
+          record: bool = False):
+    """The C&W L0 attack: shrink the set of pixels the L2 attack may change until it fails.
+
+    Parameters
+    ----------
+    model : maps B x C x H x W images in [0, 1] to B x K logits; in eval mode, on the images' device
+    images : float B x C x H x W in [0, 1], the originals x0
+    targets : int64 B, target classes (``targeted=True``) or true classes (``targeted=False``)
+    kappa : confidence margin of f6
+    steps : Adam iterations allowed per round and per value of c
+    lr : Adam's step size
+    initial_c : the first c of every row; c doubles whenever a round fails, and is kept between rounds
+    largest_c : a row whose round fails with c above this is finished
+    box : how the restricted L2 attack stays in [0, 1]: "tanh" (C&W), "projected" or "clipped"
+    abort_early : end a try at one c once its loss stalls (as in the L2 attack) instead of running all ``steps``
+    score : how pixels are ranked for removal, one of ``SCORES`` ("gradient" is C&W's)
+    pixels_per_round : pixels removed per round besides the negligible ones (None: adaptive)
+    max_rounds : stop after this many rounds (None: when every row has failed)
+    discretize : round the result to 8-bit pixels and repair any success that rounding broke
+    true_labels : int64 B, optional; in the targeted mode a target may not equal it
+    seed : seeds the "random" score
+    progress : show a progress bar over the rounds
+    record : keep, in ``details``, every row's allowed mask after every round
+
+    Returns
+    -------
+    :class:`~ead_tutorial.attacks.AttackResult`; ``details`` holds "allowed" (bool B x 1 x H x W,
+    the final set of changeable pixels), "rounds" (int64 B, successful rounds per row), and with
+    ``record=True`` "allowed_history" (a list of bool B x 1 x H x W masks, one per round).
+    """
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+    if images.dim() != 4:
+        raise ValueError(f"cw_l0 needs B x C x H x W images (a pixel is one (h, w) position), "
+                         f"got shape {tuple(images.shape)}")
+    check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c)
+    if pixels_per_round is not None and pixels_per_round < 1:
+        raise ValueError(f"pixels_per_round must be at least 1 (or None for the adaptive rule), got {pixels_per_round}")
+    encoding = get_box(box)
+    check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
+    images = images.detach()
+    n, device = len(images), images.device
+    allowed = torch.ones(n, 1, *images.shape[2:], dtype=torch.bool, device=device)
+    c = torch.full((n,), float(initial_c), device=device)
+    starts = images.clone()  # warm start of each row's next round
+    running = torch.ones(n, dtype=torch.bool, device=device)
+    rounds = torch.zeros(n, dtype=torch.int64, device=device)
+    evaluations = torch.zeros(n, dtype=torch.int64, device=device)
+    best = BestSoFar.start(images)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    history = []
+
+    def image_of(w, rows):  # only allowed pixels may differ from x0
+        return torch.where(allowed[rows], encoding.to_image(w), images[rows])
+
+    def loss_of(x, logits, rows):  # the L2 attack's loss, ||x - x0||^2 + c f6
+        distance = (x - images[rows]).flatten(1).pow(2).sum(1)
+        return distance + c[rows] * f6(logits, targets[rows], kappa, targeted)
+
+    def accept(x, logits, rows):  # stop each round at the first success
+        return succeeded(logits, targets[rows], kappa, targeted)
+
+    bar = tqdm(desc="C&W L0: rounds", disable=not progress, total=max_rounds)
+    while running.any() and (max_rounds is None or bar.n < max_rounds):
+        rows = running.nonzero().flatten()
+        solved, solutions = solve_with_doubling(
+            model, starts[rows], rows, c, to_variable=encoding.to_variable, largest_c=largest_c,
+            image_of=image_of, loss_of=loss_of, accept=accept, after_step=encoding.after_step, steps=steps, lr=lr,
+            evaluations=evaluations, abort_early=abort_early)
+        running[rows[~solved]] = False  # the restricted attack failed: the last success stands
+        rows, solutions = rows[solved], solutions[solved]
+        if len(rows):
+            solutions, grad = _tidy_solution(model, images[rows], solutions, targets[rows], kappa, targeted)
+            evaluations[rows] += 1
+            delta = solutions - images[rows]
+            best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), _l0(delta), c[rows])
+            rounds[rows] += 1
+            starts[rows] = solutions
+            scores = pixel_scores(delta, grad, score, generator)
+            allowed[rows] &= ~pixels_to_remove(allowed[rows], delta, scores, pixels_per_round)
+            running[rows] &= allowed[rows].flatten(1).any(1)
+        if record:
+            history.append(allowed.clone())
+        bar.update(1)
+        bar.set_postfix(active=int(running.sum()))
+    bar.close()
+
+    result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
+                           targeted=targeted, discretize=discretize)
+    result.details.update(allowed=allowed, rounds=rounds)
+    if record:
+        result.details["allowed_history"] = history
+    return result
+
+
+def _l0(delta: torch.Tensor) -> torch.Tensor:
+    return (delta.abs() > 0).any(1).flatten(1).sum(1).float()
+
+
+def _tidy_solution(model, images, solutions, targets, kappa, targeted):
+    """Reset negligible changes to x0 where the result still succeeds; return it and g there.
+
+    g is the gradient of the unclipped margin inside f6 (max_{i != t} Z_i - Z_t): at a
+    success f6 itself is flat at -kappa, so its gradient would say nothing.
+    """
+    change = (solutions - images).abs().sum(1, keepdim=True)
+    tidied = torch.where(change < NEGLIGIBLE, images, solutions)
+    with torch.enable_grad():
+        x = tidied.detach().requires_grad_()
+        logits = model(x)
+        goal = margin(logits, targets) if targeted else -margin(logits, targets)
+        (grad,) = torch.autograd.grad(goal.sum(), x)
+    keeps = succeeded(logits.detach(), targets, kappa, targeted).view(-1, 1, 1, 1)
+    return torch.where(keeps, tidied, solutions), grad

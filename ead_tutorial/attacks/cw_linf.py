@@ -1,0 +1,125 @@
+"""The Carlini & Wagner L-infinity attack (Carlini & Wagner, 2017, Section VI.C), batched.
+
+||delta||_inf is not smooth: its gradient touches only the largest coordinate, so
+gradient descent on it swings between coordinates. C&W replace it with the penalty
+
+    c f6(x0 + delta) + sum_i (|delta_i| - tau)^+,
+
+which charges only the part of each change above tau. Each round solves this from
+the previous solution (a warm start) and stops at the first iterate that succeeds with
+every |delta_i| <= tau; then tau shrinks to 0.9 times the largest change actually used.
+A round that fails even at the largest c ends the row; its last success is the answer.
+
+Per-row state (tau, c, the warm start, whether a row is finished) is held in tensors;
+finished rows cost nothing.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from ead_tutorial.attacks.cw import finish_attack
+from ead_tutorial.attacks.rounds import solve_with_doubling
+from ead_tutorial.attacks.search import BestSoFar
+from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.box import get_box
+from ead_tutorial.objectives import f6, succeeded
+
+
+def tau_penalty(delta: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """sum_i (|delta_i| - tau)^+ per row, for B x ... changes and float B thresholds."""
+    tau = tau.view(-1, *[1] * (delta.dim() - 1))
+    return (delta.abs() - tau).clamp(min=0).flatten(1).sum(1)
+
+
+def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
+            steps: int = 1000, lr: float = 5e-3, initial_c: float = 1e-5, largest_c: float = 20.0,
+            initial_tau: float = 1.0, tau_factor: float = 0.9, smallest_tau: float = 1 / 256,
+            box: str = "tanh", abort_early: bool = True, max_rounds: int | None = None,
+            discretize: bool = False, targeted: bool = True, true_labels: torch.Tensor | None = None,
+            progress: bool = False, record: bool = False):
+    """The C&W L-infinity attack: shrink tau while c f6 + sum (|delta_i| - tau)^+ can still be solved.
+
+    Parameters
+    ----------
+    model : maps B x C x H x W images in [0, 1] to B x K logits; in eval mode, on the images' device
+    images : float B x ... in [0, 1], the originals x0
+    targets : int64 B, target classes (``targeted=True``) or true classes (``targeted=False``)
+    kappa : confidence margin of f6
+    steps : Adam iterations allowed per round and per value of c
+    lr : Adam's step size
+    initial_c : the first c of every row; c doubles whenever a round fails, and is kept between rounds
+    largest_c : a row whose round fails with c above this is finished
+    initial_tau : the first tau (1 allows any change in [0, 1])
+    tau_factor : after a solved round, tau becomes this times min(tau, the largest change used)
+    smallest_tau : a row stops once tau falls below this (1/256: below one 8-bit level)
+    box : how the attack stays in [0, 1]: "tanh" (C&W), "projected" or "clipped"
+    abort_early : end a try at one c once its loss stalls, instead of running all ``steps``
+    max_rounds : stop after this many rounds (None: when every row has finished)
+    discretize : round the result to 8-bit pixels and repair any success that rounding broke
+    true_labels : int64 B, optional; in the targeted mode a target may not equal it
+    progress : show a progress bar over the rounds
+    record : keep, in ``details``, every row's tau after every round
+
+    Returns
+    -------
+    :class:`~ead_tutorial.attacks.AttackResult`; ``details`` holds "tau" (float B, each row's last
+    tau), "rounds" (int64 B, solved rounds per row) and with ``record=True`` "tau_history"
+    (a list of float B tensors, one per round).
+    """
+    check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c,
+                       initial_tau=initial_tau, smallest_tau=smallest_tau)
+    if not 0 < tau_factor < 1:
+        raise ValueError(f"tau_factor must lie strictly between 0 and 1 so that tau shrinks, got {tau_factor}")
+    encoding = get_box(box)
+    check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
+    images = images.detach()
+    n, device = len(images), images.device
+    tau = torch.full((n,), float(initial_tau), device=device)
+    c = torch.full((n,), float(initial_c), device=device)
+    starts = images.clone()
+    running = torch.ones(n, dtype=torch.bool, device=device)
+    rounds = torch.zeros(n, dtype=torch.int64, device=device)
+    evaluations = torch.zeros(n, dtype=torch.int64, device=device)
+    best = BestSoFar.start(images)
+    history = []
+
+    def image_of(w, rows):
+        return encoding.to_image(w)
+
+    def loss_of(x, logits, rows):  # c f6 + sum_i (|delta_i| - tau)^+
+        return c[rows] * f6(logits, targets[rows], kappa, targeted) + tau_penalty(x - images[rows], tau[rows])
+
+    def accept(x, logits, rows):  # success with every change within tau
+        within = (x - images[rows]).abs().flatten(1).amax(1) <= tau[rows]
+        return within & succeeded(logits, targets[rows], kappa, targeted)
+
+    bar = tqdm(desc="C&W Linf: rounds", disable=not progress, total=max_rounds)
+    while running.any() and (max_rounds is None or bar.n < max_rounds):
+        rows = running.nonzero().flatten()
+        solved, solutions = solve_with_doubling(
+            model, starts[rows], rows, c, to_variable=encoding.to_variable, largest_c=largest_c,
+            image_of=image_of, loss_of=loss_of, accept=accept, after_step=encoding.after_step, steps=steps, lr=lr,
+            evaluations=evaluations, abort_early=abort_early)
+        running[rows[~solved]] = False
+        rows, solutions = rows[solved], solutions[solved]
+        if len(rows):
+            used = (solutions - images[rows]).abs().flatten(1).amax(1)
+            best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), used, c[rows])
+            rounds[rows] += 1
+            starts[rows] = solutions
+            tau[rows] = tau_factor * torch.minimum(tau[rows], used)
+            running[rows] &= tau[rows] >= smallest_tau
+        if record:
+            history.append(tau.clone())
+        bar.update(1)
+        bar.set_postfix(active=int(running.sum()))
+    bar.close()
+
+    result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
+                           targeted=targeted, discretize=discretize)
+    result.details.update(tau=tau, rounds=rounds)
+    if record:
+        result.details["tau_history"] = history
+    return result
