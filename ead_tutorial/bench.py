@@ -54,6 +54,34 @@ def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: to
             "ratio": attack / bare}
 
 
+def batch_speedup(attack, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                  **options) -> dict[str, float]:
+    """Wall time of ``attack`` on all rows at once against one row at a time, in one run.
+
+    ``attack(model, images, targets, **options)`` is called once on the B rows, then B
+    times on one row each. Returns the rows, both times in seconds, the speed-up
+    (one at a time / batched) and both success rates, which should agree.
+    """
+    device = images.device
+    batched_result = None
+
+    def batched():
+        nonlocal batched_result
+        batched_result = attack(model, images, targets, **options)
+
+    singles = []
+
+    def one_at_a_time():
+        for row in range(len(images)):
+            singles.append(attack(model, images[row:row + 1], targets[row:row + 1], **options).success)
+
+    batched_seconds = _timed(batched, device)
+    single_seconds = _timed(one_at_a_time, device)
+    return {"rows": len(images), "batched (s)": batched_seconds, "one row at a time (s)": single_seconds,
+            "speed-up": single_seconds / batched_seconds, "ASR batched": batched_result.success_rate,
+            "ASR one at a time": 100 * torch.cat(singles).float().mean().item()}
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(prog="python -m ead_tutorial.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

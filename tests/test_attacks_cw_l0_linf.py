@@ -8,10 +8,8 @@ from ead_tutorial.attacks import cw_l0, cw_l2, cw_linf
 from ead_tutorial.attacks.cw_l0 import pixel_scores, pixels_to_remove
 from ead_tutorial.attacks.cw_linf import tau_penalty
 from ead_tutorial.data import sample_correct, with_all_targets
+from ead_tutorial.experiments import FAST_L0, FAST_LINF
 
-# Settings that finish in seconds on a CPU (the chapters explain the choice of box and step size).
-FAST_L0 = dict(steps=300, lr=0.05, initial_c=1.0, largest_c=100.0, box="projected")
-FAST_LINF = dict(steps=300, lr=0.01, initial_c=0.1, largest_c=20.0, box="projected")
 
 
 @pytest.fixture(scope="module")

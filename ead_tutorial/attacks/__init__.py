@@ -6,7 +6,8 @@ Every attack returns an :class:`AttackResult`.
 from ead_tutorial.attacks.cw import cw_l2
 from ead_tutorial.attacks.cw_l0 import cw_l0
 from ead_tutorial.attacks.cw_linf import cw_linf
+from ead_tutorial.attacks.ead import ead, shrink
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 
-__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf"]
+__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf", "ead", "shrink"]
