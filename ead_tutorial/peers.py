@@ -1,8 +1,9 @@
 """Peer libraries' attacks behind this package's interface, for side-by-side comparisons.
 
 - foolbox (``pip install foolbox``): its C&W L2 attack has the same search over c,
-  Adam, change of variables and abort early as ours, so both can be run with the
-  same budget on the same rows.
+  Adam, change of variables and abort early as ours, and its EAD the same projected
+  FISTA, step-size decay and decision rules, so each pair can be run with the same
+  budget on the same rows.
 - the Adversarial Robustness Toolbox (``pip install adversarial-robustness-toolbox``):
   its JSMA (Papernot et al., 2016), the L0 attack C&W compare theirs with.
 """
@@ -49,6 +50,33 @@ def foolbox_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
     attack = foolbox.attacks.L2CarliniWagnerAttack(binary_search_steps=search_steps, steps=steps, stepsize=lr,
                                                    confidence=kappa, initial_const=initial_c,
                                                    abort_early=abort_early)
+    wrapped = foolbox.PyTorchModel(model, bounds=(0, 1), device=images.device)
+    raw, _, _ = attack(wrapped, images, foolbox.criteria.TargetedMisclassification(targets), epsilons=None)
+    with torch.no_grad():
+        success = succeeded(model(raw), targets, kappa)
+    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
+    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
+                        c=torch.full((len(images),), float("nan"), device=images.device),
+                        gradient_evaluations=torch.full((len(images),), search_steps * steps, device=images.device),
+                        labels=targets)
+
+
+def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, beta: float = 1e-3,
+                rule: str = "en", kappa: float = 0.0, search_steps: int = 9, steps: int = 1000, lr: float = 1e-2,
+                initial_c: float = 1e-3, abort_early: bool = True) -> AttackResult:
+    """foolbox 3's ``EADAttack`` (targeted), with our argument names, as an :class:`AttackResult`.
+
+    Shapes as in :func:`ead_tutorial.attacks.ead`. foolbox reports no gradient count;
+    ``gradient_evaluations`` is the upper bound ``search_steps * steps``.
+    """
+    try:
+        import foolbox
+    except ImportError as error:
+        raise ImportError("the comparison needs foolbox: pip install 'foolbox>=3.3,<4'") from error
+    check_attack_inputs(model, images, targets, targeted=True)
+    attack = foolbox.attacks.EADAttack(binary_search_steps=search_steps, steps=steps, initial_stepsize=lr,
+                                       confidence=kappa, initial_const=initial_c, regularization=beta,
+                                       decision_rule=rule.upper(), abort_early=abort_early)
     wrapped = foolbox.PyTorchModel(model, bounds=(0, 1), device=images.device)
     raw, _, _ = attack(wrapped, images, foolbox.criteria.TargetedMisclassification(targets), epsilons=None)
     with torch.no_grad():

@@ -64,8 +64,10 @@ def load_result(name: str, profile: str, directory: Path | None = None) -> Store
     """The stored result ``name`` at ``profile``; FileNotFoundError says how to compute it."""
     path = result_path(name, profile, directory)
     if not path.exists():
-        raise FileNotFoundError(f"no stored result {name!r} at the {profile} profile ({path}); compute it with "
-                                f"`python -m ead_tutorial.reproduce {name} --profile {profile}`")
+        # Name the place relative to the results folder, so that the message means the same on every machine.
+        where = "the package's results" if directory is None and results_dir() == PACKAGE_RESULTS else "$EAD_TUTORIAL_RESULTS"
+        raise FileNotFoundError(f"no stored result {name!r} at the {profile} profile ({name}/{profile}.json in {where}); "
+                                f"compute it with `python -m ead_tutorial.reproduce {name} --profile {profile}`")
     return StoredResult(**json.loads(path.read_text()))
 
 

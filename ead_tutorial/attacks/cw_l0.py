@@ -8,8 +8,8 @@ success: those whose change is negligible, and the few with the smallest
 |sum over channels of g_i * delta_i|. When the restricted attack fails even at the
 largest c, the last success is the answer.
 
-Per-row state (the allowed mask, c, the warm start, whether a row is finished) is
-held in tensors; finished rows cost nothing.
+Per-row state (the allowed mask, c, the warm start, Adam's moments) is held in
+tensors, and every row moves through its rounds at its own pace (see ``rounds``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ead_tutorial.attacks.cw import finish_attack
-from ead_tutorial.attacks.rounds import solve_with_doubling
+from ead_tutorial.attacks.rounds import run_rounds
 from ead_tutorial.attacks.search import BestSoFar
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.box import get_box
@@ -80,7 +80,8 @@ def pixels_to_remove(allowed: torch.Tensor, delta: torch.Tensor, scores: torch.T
 
 def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
           steps: int = 1000, lr: float = 1e-2, initial_c: float = 1e-3, largest_c: float = 2e6,
-          box: str = "tanh", abort_early: bool = True, score: str = "gradient", pixels_per_round: int | None = None,
+          c_factor: float = 2.0, box: str = "tanh", abort_early: bool = True, score: str = "gradient",
+          pixels_per_round: int | None = None,
           max_rounds: int | None = None, discretize: bool = False, targeted: bool = True,
           true_labels: torch.Tensor | None = None, seed: int = 0, progress: bool = False,
           record: bool = False):
@@ -96,6 +97,7 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     lr : Adam's step size
     initial_c : the first c of every row; c doubles whenever a round fails, and is kept between rounds
     largest_c : a row whose round fails with c above this is finished
+    c_factor : how much c grows after a failed try (C&W double it)
     box : how the restricted L2 attack stays in [0, 1]: "tanh" (C&W), "projected" or "clipped"
     abort_early : end a try at one c once its loss stalls (as in the L2 attack) instead of running all ``steps``
     score : how pixels are ranked for removal, one of ``SCORES`` ("gradient" is C&W's)
@@ -105,13 +107,14 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     true_labels : int64 B, optional; in the targeted mode a target may not equal it
     seed : seeds the "random" score
     progress : show a progress bar over the rounds
-    record : keep, in ``details``, every row's allowed mask after every round
+    record : keep, in ``details``, the allowed masks after every round
 
     Returns
     -------
     :class:`~ead_tutorial.attacks.AttackResult`; ``details`` holds "allowed" (bool B x 1 x H x W,
-    the final set of changeable pixels), "rounds" (int64 B, successful rounds per row), and with
-    ``record=True`` "allowed_history" (a list of bool B x 1 x H x W masks, one per round).
+    the final set of changeable pixels), "answer_mask" (the set under which each row's answer
+    was found), "rounds" (int64 B, successful rounds per row), and with ``record=True``
+    "allowed_history" (every row's mask after each round of any row, a list of B x 1 x H x W).
     """
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
@@ -119,6 +122,8 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         raise ValueError(f"cw_l0 needs B x C x H x W images (a pixel is one (h, w) position), "
                          f"got shape {tuple(images.shape)}")
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c)
+    if c_factor <= 1:
+        raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
     if pixels_per_round is not None and pixels_per_round < 1:
         raise ValueError(f"pixels_per_round must be at least 1 (or None for the adaptive rule), got {pixels_per_round}")
     encoding = get_box(box)
@@ -128,7 +133,7 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     allowed = torch.ones(n, 1, *images.shape[2:], dtype=torch.bool, device=device)
     c = torch.full((n,), float(initial_c), device=device)
     starts = images.clone()  # warm start of each row's next round
-    running = torch.ones(n, dtype=torch.bool, device=device)
+    answer_mask = allowed.clone()  # the allowed set under which each row's answer was found
     rounds = torch.zeros(n, dtype=torch.int64, device=device)
     evaluations = torch.zeros(n, dtype=torch.int64, device=device)
     best = BestSoFar.start(images)
@@ -145,34 +150,31 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     def accept(x, logits, rows):  # stop each round at the first success
         return succeeded(logits, targets[rows], kappa, targeted)
 
-    bar = tqdm(desc="C&W L0: rounds", disable=not progress, total=max_rounds)
-    while running.any() and (max_rounds is None or bar.n < max_rounds):
-        rows = running.nonzero().flatten()
-        solved, solutions = solve_with_doubling(
-            model, starts[rows], rows, c, to_variable=encoding.to_variable, largest_c=largest_c,
-            image_of=image_of, loss_of=loss_of, accept=accept, after_step=encoding.after_step, steps=steps, lr=lr,
-            evaluations=evaluations, abort_early=abort_early)
-        running[rows[~solved]] = False  # the restricted attack failed: the last success stands
-        rows, solutions = rows[solved], solutions[solved]
-        if len(rows):
-            solutions, grad = _tidy_solution(model, images[rows], solutions, targets[rows], kappa, targeted)
-            evaluations[rows] += 1
-            delta = solutions - images[rows]
-            best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), _l0(delta), c[rows])
-            rounds[rows] += 1
-            starts[rows] = solutions
-            scores = pixel_scores(delta, grad, score, generator)
-            allowed[rows] &= ~pixels_to_remove(allowed[rows], delta, scores, pixels_per_round)
-            running[rows] &= allowed[rows].flatten(1).any(1)
+    def on_accept(rows, solutions):  # record the success, then shrink the allowed set
+        solutions, grad = _tidy_solution(model, images[rows], solutions, targets[rows], kappa, targeted)
+        evaluations[rows] += 1
+        delta = solutions - images[rows]
+        improved = rows[_l0(delta) < best.distance[rows]]
+        answer_mask[improved] = allowed[improved]
+        best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), _l0(delta), c[rows])
+        rounds[rows] += 1
+        starts[rows] = solutions
+        scores = pixel_scores(delta, grad, score, generator)
+        allowed[rows] &= ~pixels_to_remove(allowed[rows], delta, scores, pixels_per_round)
         if record:
             history.append(allowed.clone())
-        bar.update(1)
-        bar.set_postfix(active=int(running.sum()))
-    bar.close()
+        go_on = allowed[rows].flatten(1).any(1)
+        return go_on if max_rounds is None else go_on & (rounds[rows] < max_rounds)
+
+    with tqdm(desc="C&W L0: iterations", disable=not progress) as bar:
+        run_rounds(model, starts, c, to_variable=encoding.to_variable, after_step=encoding.after_step,
+                   image_of=image_of, loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr,
+                   largest_c=largest_c, factor=c_factor, abort_early=abort_early, evaluations=evaluations,
+                   progress=bar)
 
     result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
                            targeted=targeted, discretize=discretize)
-    result.details.update(allowed=allowed, rounds=rounds)
+    result.details.update(allowed=allowed, answer_mask=answer_mask, rounds=rounds)
     if record:
         result.details["allowed_history"] = history
     return result

@@ -10,8 +10,8 @@ the previous solution (a warm start) and stops at the first iterate that succeed
 every |delta_i| <= tau; then tau shrinks to 0.9 times the largest change actually used.
 A round that fails even at the largest c ends the row; its last success is the answer.
 
-Per-row state (tau, c, the warm start, whether a row is finished) is held in tensors;
-finished rows cost nothing.
+Per-row state (tau, c, the warm start, Adam's moments) is held in tensors, and every
+row moves through its rounds at its own pace (see ``rounds``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ead_tutorial.attacks.cw import finish_attack
-from ead_tutorial.attacks.rounds import solve_with_doubling
+from ead_tutorial.attacks.rounds import run_rounds
 from ead_tutorial.attacks.search import BestSoFar
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.box import get_box
@@ -35,7 +35,7 @@ def tau_penalty(delta: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
 
 def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
             steps: int = 1000, lr: float = 5e-3, initial_c: float = 1e-5, largest_c: float = 20.0,
-            initial_tau: float = 1.0, tau_factor: float = 0.9, smallest_tau: float = 1 / 256,
+            c_factor: float = 2.0, initial_tau: float = 1.0, tau_factor: float = 0.9, smallest_tau: float = 1 / 256,
             box: str = "tanh", abort_early: bool = True, max_rounds: int | None = None,
             discretize: bool = False, targeted: bool = True, true_labels: torch.Tensor | None = None,
             progress: bool = False, record: bool = False):
@@ -51,6 +51,7 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     lr : Adam's step size
     initial_c : the first c of every row; c doubles whenever a round fails, and is kept between rounds
     largest_c : a row whose round fails with c above this is finished
+    c_factor : how much c grows after a failed try (C&W double it)
     initial_tau : the first tau (1 allows any change in [0, 1])
     tau_factor : after a solved round, tau becomes this times min(tau, the largest change used)
     smallest_tau : a row stops once tau falls below this (1/256: below one 8-bit level)
@@ -66,10 +67,12 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     -------
     :class:`~ead_tutorial.attacks.AttackResult`; ``details`` holds "tau" (float B, each row's last
     tau), "rounds" (int64 B, solved rounds per row) and with ``record=True`` "tau_history"
-    (a list of float B tensors, one per round).
+    (every row's tau after each round of any row, a list of float B tensors).
     """
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c,
                        initial_tau=initial_tau, smallest_tau=smallest_tau)
+    if c_factor <= 1:
+        raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
     if not 0 < tau_factor < 1:
         raise ValueError(f"tau_factor must lie strictly between 0 and 1 so that tau shrinks, got {tau_factor}")
     encoding = get_box(box)
@@ -79,7 +82,6 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     tau = torch.full((n,), float(initial_tau), device=device)
     c = torch.full((n,), float(initial_c), device=device)
     starts = images.clone()
-    running = torch.ones(n, dtype=torch.bool, device=device)
     rounds = torch.zeros(n, dtype=torch.int64, device=device)
     evaluations = torch.zeros(n, dtype=torch.int64, device=device)
     best = BestSoFar.start(images)
@@ -95,27 +97,21 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
         within = (x - images[rows]).abs().flatten(1).amax(1) <= tau[rows]
         return within & succeeded(logits, targets[rows], kappa, targeted)
 
-    bar = tqdm(desc="C&W Linf: rounds", disable=not progress, total=max_rounds)
-    while running.any() and (max_rounds is None or bar.n < max_rounds):
-        rows = running.nonzero().flatten()
-        solved, solutions = solve_with_doubling(
-            model, starts[rows], rows, c, to_variable=encoding.to_variable, largest_c=largest_c,
-            image_of=image_of, loss_of=loss_of, accept=accept, after_step=encoding.after_step, steps=steps, lr=lr,
-            evaluations=evaluations, abort_early=abort_early)
-        running[rows[~solved]] = False
-        rows, solutions = rows[solved], solutions[solved]
-        if len(rows):
-            used = (solutions - images[rows]).abs().flatten(1).amax(1)
-            best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), used, c[rows])
-            rounds[rows] += 1
-            starts[rows] = solutions
-            tau[rows] = tau_factor * torch.minimum(tau[rows], used)
-            running[rows] &= tau[rows] >= smallest_tau
+    def on_accept(rows, solutions):  # record the success, then shrink tau
+        used = (solutions - images[rows]).abs().flatten(1).amax(1)
+        best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), used, c[rows])
+        rounds[rows] += 1
+        tau[rows] = tau_factor * torch.minimum(tau[rows], used)
         if record:
             history.append(tau.clone())
-        bar.update(1)
-        bar.set_postfix(active=int(running.sum()))
-    bar.close()
+        go_on = tau[rows] >= smallest_tau
+        return go_on if max_rounds is None else go_on & (rounds[rows] < max_rounds)
+
+    with tqdm(desc="C&W Linf: iterations", disable=not progress) as bar:
+        run_rounds(model, starts, c, to_variable=encoding.to_variable, after_step=encoding.after_step,
+                   image_of=image_of, loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr,
+                   largest_c=largest_c, factor=c_factor, abort_early=abort_early, evaluations=evaluations,
+                   progress=bar)
 
     result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
                            targeted=targeted, discretize=discretize)

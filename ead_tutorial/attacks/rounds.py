@@ -1,13 +1,15 @@
-"""The inner solver shared by C&W's L0 and L-infinity attacks.
+"""The round engine shared by C&W's L0 and L-infinity attacks.
 
-Both attacks run many short rounds. In each round every active row solves a
-restricted problem, starting from its previous solution (a warm start), and stops
-the moment its solution is acceptable. A row that gets no acceptable solution
-within ``steps`` iterations doubles its c and tries again from the same start,
-until c passes a cap; then the row is finished for good.
+Both attacks solve a sequence of restricted problems per row. Each round starts from
+the row's previous solution (a warm start) and ends at the first acceptable iterate;
+the attack then tightens the row's problem (fewer pixels, a smaller tau) and the next
+round begins. A try that finds nothing acceptable within ``steps`` iterations (or
+stalls, with abort early) multiplies the row's c by ``factor`` and starts again from
+the same point; once c would pass ``largest_c`` the row is finished.
 
-All per-row state is in tensors indexed by row; rows that are accepted or have
-given up drop out of the batch and cost nothing further.
+Rows move through their rounds independently: at every iteration each running row
+takes one step of its own current problem, so a row stuck in a long try does not hold
+back the others, and the batch stays full. Finished rows cost nothing.
 """
 
 from __future__ import annotations
@@ -17,87 +19,105 @@ from typing import Callable
 import torch
 
 from ead_tutorial.attacks.cw import ABORT_TOLERANCE
-from ead_tutorial.attacks.optimizers import RowAdam
 
-# Image of the variable ``w`` for the rows given: (w, rows) -> B' x C x H x W.
+# (w, rows) -> images of the rows ``rows``: B' x C x H x W.
 ImageOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# Per-row loss to minimise, and per-row acceptance: (x, logits, rows) -> B'.
-LossOf = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (x, logits, rows) -> float B' (the loss) or bool B' (acceptable).
+RowFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (rows, solutions) -> bool B': which of the rows go on to another round.
+OnAccept = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def solve_until_accepted(model: torch.nn.Module, variable: torch.Tensor, rows: torch.Tensor, *, image_of: ImageOf,
-                         loss_of: LossOf, accept: LossOf, after_step: Callable[[torch.Tensor], None], steps: int,
-                         lr: float, evaluations: torch.Tensor, abort_early: bool = True
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Adam on ``variable`` (one row per entry of ``rows``) until each row is accepted.
+class RowAdamWithResets:
+    """Adam with its own step count per row, so that any row can restart at any time."""
 
-    With ``abort_early``, a row also stops (unaccepted) when its loss has not fallen
-    below 0.9999 of its value at the previous check, every ``steps / 10`` iterations,
-    as in the L2 attack; its first comparison value is +inf.
+    def __init__(self, variable: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
+        self.m = torch.zeros_like(variable)
+        self.v = torch.zeros_like(variable)
+        self.t = torch.zeros(len(variable), device=variable.device)
+
+    def reset(self, rows: torch.Tensor) -> None:
+        self.m[rows] = 0
+        self.v[rows] = 0
+        self.t[rows] = 0
+
+    @torch.no_grad()
+    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor) -> None:
+        """Adam update of ``variable[rows]`` given their gradient ``grad``."""
+        self.t[rows] += 1
+        shape = (-1, *[1] * (variable.dim() - 1))
+        first_fix = (1 - self.beta1 ** self.t[rows]).view(shape)
+        second_fix = (1 - self.beta2 ** self.t[rows]).view(shape)
+        m = self.m[rows].mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+        v = self.v[rows].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        self.m[rows], self.v[rows] = m, v
+        variable[rows] -= self.lr * (m / first_fix) / ((v / second_fix).sqrt_() + self.eps)
+
+
+def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
+               to_variable: Callable[[torch.Tensor], torch.Tensor], after_step: Callable[[torch.Tensor], None],
+               image_of: ImageOf, loss_of: RowFunction, accept: RowFunction, on_accept: OnAccept, steps: int,
+               lr: float, largest_c: float, factor: float, abort_early: bool, evaluations: torch.Tensor,
+               progress=None) -> None:
+    """Run every row's rounds to the end.
 
     Parameters
     ----------
-    variable : B' x C x H x W, the optimisation variable of the rows ``rows`` (changed in place)
-    rows : int64 B', indices of these rows in the whole batch (passed to the callbacks)
-    evaluations : int64 B, gradient evaluations per row of the whole batch (updated)
-
-    Returns
-    -------
-    accepted : bool B', whether each row reached an acceptable iterate
-    solutions : B' x C x H x W, the first acceptable image of each accepted row
+    starts : B x C x H x W, where each row's first round starts; updated to each accepted solution
+    c : float B, each row's constant; multiplied by ``factor`` after every failed try (in place)
+    on_accept : called with the rows that just found an acceptable iterate and those iterates;
+        it records them, tightens the rows' problems, and says which rows go on
+    evaluations : int64 B, gradient evaluations per row (updated)
+    progress : an optional tqdm bar, advanced once per iteration
     """
-    n = len(rows)
-    optimiser = RowAdam(variable, lr)
-    accepted = torch.zeros(n, dtype=torch.bool, device=variable.device)
-    solutions = torch.zeros_like(variable)
-    active = torch.arange(n, device=variable.device)  # positions within ``rows``
-    previous = torch.full((n,), float("inf"), device=variable.device)
+    n = len(starts)
+    device = starts.device
+    variable = to_variable(starts)
+    optimiser = RowAdamWithResets(variable, lr)
+    running = torch.ones(n, dtype=torch.bool, device=device)
+    step_in_try = torch.zeros(n, dtype=torch.int64, device=device)
+    previous = torch.full((n,), float("inf"), device=device)  # abort early starts at +inf
     check_every = max(steps // 10, 1)
-    for step in range(steps):
-        w = variable[active].detach().requires_grad_()
-        x = image_of(w, rows[active])
+
+    def restart(rows: torch.Tensor) -> None:
+        variable[rows] = to_variable(starts[rows])
+        optimiser.reset(rows)
+        step_in_try[rows] = 0
+        previous[rows] = float("inf")
+
+    while running.any():
+        rows = running.nonzero().flatten()
+        w = variable[rows].detach().requires_grad_()
+        x = image_of(w, rows)
         logits = model(x)
-        loss = loss_of(x, logits, rows[active])
+        loss = loss_of(x, logits, rows)
         (grad,) = torch.autograd.grad(loss.sum(), w)
         with torch.no_grad():
-            evaluations[rows[active]] += 1
-            done = accept(x, logits, rows[active])
-            accepted[active[done]] = True
-            solutions[active[done]] = x[done]
-            keep = ~done
-            optimiser.step(variable, grad[keep], active[keep])
+            evaluations[rows] += 1
+            done = accept(x, logits, rows)
+            if done.any():
+                accepted = rows[done]
+                starts[accepted] = x[done]
+                go_on = on_accept(accepted, x[done])
+                running[accepted[~go_on]] = False
+                restart(accepted[go_on])
+            trying, grad = rows[~done], grad[~done]
+            optimiser.step(variable, grad, trying)
             after_step(variable)
-            if abort_early and (step + 1) % check_every == 0:
-                keep &= ~(loss > previous[active] * ABORT_TOLERANCE)
-                previous[active] = loss
-            active = active[keep]
-        if len(active) == 0:
-            break
-    return accepted, solutions
-
-
-def solve_with_doubling(model: torch.nn.Module, starts: torch.Tensor, rows: torch.Tensor, c: torch.Tensor, *,
-                        to_variable: Callable[[torch.Tensor], torch.Tensor], largest_c: float, factor: float = 2.0,
-                        **solver) -> tuple[torch.Tensor, torch.Tensor]:
-    """Solve the rows ``rows`` from ``starts``, multiplying a failing row's c by ``factor`` and retrying.
-
-    ``c`` (float B, whole batch) is read by the callbacks and updated in place. A row
-    gives up once its c would exceed ``largest_c``.
-
-    Returns
-    -------
-    solved : bool B', whether each row was accepted at some c
-    solutions : B' x C x H x W, its accepted image (the start where it gave up)
-    """
-    solved = torch.zeros(len(rows), dtype=torch.bool, device=starts.device)
-    solutions = starts.clone()
-    pending = torch.arange(len(rows), device=starts.device)
-    while len(pending):
-        accepted, found = solve_until_accepted(model, to_variable(starts[pending]), rows[pending], **solver)
-        solved[pending[accepted]] = True
-        solutions[pending[accepted]] = found[accepted]
-        failed = pending[~accepted]
-        can_grow = c[rows[failed]] * factor <= largest_c
-        c[rows[failed[can_grow]]] *= factor
-        pending = failed[can_grow]
-    return solved, solutions
+            step_in_try[trying] += 1
+            failed = step_in_try[trying] >= steps
+            if abort_early:
+                check = step_in_try[trying] % check_every == 0
+                stalled = check & (loss[~done] > previous[trying] * ABORT_TOLERANCE)
+                previous[trying[check]] = loss[~done][check]
+                failed |= stalled
+            failed = trying[failed]
+            grows = c[failed] * factor <= largest_c
+            running[failed[~grows]] = False  # the last success stands
+            c[failed[grows]] *= factor
+            restart(failed[grows])
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(rows=int(running.sum()))
