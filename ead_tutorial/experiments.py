@@ -67,7 +67,7 @@ def cw_table_iii(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     model = pretrained("mnist")
     x, y = sample_correct(model, config["n_images"], seed=config["seed"])
     images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    finished = Checkpoint("cw-table-iii", profile, config)
+    finished = Checkpoint("cw-table-iii", profile, config, enabled=profile != "quick")
     cells = [(objective, box) for box in BOXES for objective in OBJECTIVES]
     for objective, box in tqdm(cells, desc="Table III cells", disable=profile == "quick"):
         key = f"{objective}/{box}"
@@ -147,7 +147,7 @@ def ead_table_2(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
                "EAD (EN rule)": lambda: ead(model, images, targets, beta=config["beta"], rule="en", **budget),
                "EAD (L1 rule)": lambda: ead(model, images, targets, beta=config["beta"], rule="l1", **budget)}
     ranked_by = {"C&W (L2)": "L2", "EAD (EN rule)": "L1", "EAD (L1 rule)": "L1"}
-    finished = Checkpoint("ead-table-2", profile, config)
+    finished = Checkpoint("ead-table-2", profile, config, enabled=profile != "quick")
     for name in tqdm(attacks, desc="Table 2 attacks", disable=profile == "quick"):
         if name not in finished:
             started = time.perf_counter()
@@ -181,7 +181,7 @@ def ead_beta_sweep(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     model = pretrained("mnist")
     x, y = sample_correct(model, config["n_images"], seed=config["seed"])
     images, targets, _ = with_all_targets(x.to(device()), y.to(device()))
-    finished = Checkpoint("ead-beta-sweep", profile, config)
+    finished = Checkpoint("ead-beta-sweep", profile, config, enabled=profile != "quick")
     runs = [(rule, beta) for rule in ("en", "l1") for beta in config["betas"]]
     for rule, beta in tqdm(runs, desc="beta sweep", disable=profile == "quick"):
         key = f"{rule}/{beta:g}"

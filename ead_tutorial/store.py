@@ -77,14 +77,16 @@ class Checkpoint:
     Parts are stored under ``results/<name>/<profile>.partial.json`` together with the
     configuration; a rerun with the same configuration skips the finished parts, and a
     different configuration starts afresh. ``clear()`` removes the file once the whole
-    result is saved.
+    result is saved. With ``enabled=False`` (short runs) the parts are kept in memory only.
     """
 
-    def __init__(self, name: str, profile: str, config: dict[str, Any], directory: Path | None = None):
+    def __init__(self, name: str, profile: str, config: dict[str, Any], directory: Path | None = None,
+                 enabled: bool = True):
         self.path = result_path(name, profile, directory).with_suffix(".partial.json")
         self.config = json.loads(json.dumps(config))
         self.parts: dict[str, Any] = {}
-        if self.path.exists():
+        self.enabled = enabled
+        if enabled and self.path.exists():
             stored = json.loads(self.path.read_text())
             if stored.get("config") == self.config:
                 self.parts = stored["parts"]
@@ -97,10 +99,13 @@ class Checkpoint:
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.parts[key] = value
+        if not self.enabled:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"config": self.config, "parts": self.parts}, indent=1) + "\n")
         temporary.replace(self.path)
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.enabled:
+            self.path.unlink(missing_ok=True)

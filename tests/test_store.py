@@ -58,3 +58,19 @@ def test_every_shipped_result_is_complete_and_known():
         assert record["profile"] == path.stem in PROFILES
         for field in ("config", "data", "package_version", "torch_version", "hardware", "wall_time_s", "created"):
             assert record[field] not in (None, "", {}), f"{path}: {field} is empty"
+
+
+def test_checkpoint_keeps_finished_parts_for_a_rerun_with_the_same_configuration(tmp_path):
+    from ead_tutorial.store import Checkpoint
+
+    first = Checkpoint("demo", "standard", {"n": 1}, directory=tmp_path)
+    first["a"] = {"value": 1.5}
+    again = Checkpoint("demo", "standard", {"n": 1}, directory=tmp_path)
+    assert "a" in again and again["a"] == {"value": 1.5}
+    changed = Checkpoint("demo", "standard", {"n": 2}, directory=tmp_path)
+    assert "a" not in changed
+    again.clear()
+    assert not Checkpoint("demo", "standard", {"n": 1}, directory=tmp_path).parts
+    in_memory = Checkpoint("demo", "quick", {"n": 1}, directory=tmp_path, enabled=False)
+    in_memory["b"] = 2
+    assert in_memory["b"] == 2 and not list(tmp_path.rglob("*.partial.json"))
