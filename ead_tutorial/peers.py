@@ -34,6 +34,30 @@ def art_available() -> bool:
     return True
 
 
+def _as_result(model, raw, images, targets, kappa, evaluations) -> AttackResult:
+    """A peer's B x ... output as an :class:`AttackResult`: success rechecked on the model, failures reset to x0."""
+    with torch.no_grad():
+        success = succeeded(model(raw), targets, kappa)
+    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
+    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
+                        c=torch.full((len(images),), float("nan"), device=images.device),
+                        gradient_evaluations=torch.full((len(images),), evaluations, device=images.device),
+                        labels=targets)
+
+
+def _run_foolbox(make_attack, model, images, targets) -> torch.Tensor:
+    """Run the foolbox attack ``make_attack(foolbox)`` (targeted) on the rows; returns its raw output."""
+    try:
+        import foolbox
+    except ImportError as error:
+        raise ImportError("the comparison needs foolbox: pip install 'foolbox>=3.3,<4'") from error
+    check_attack_inputs(model, images, targets, targeted=True)
+    wrapped = foolbox.PyTorchModel(model, bounds=(0, 1), device=images.device)
+    raw, _, _ = make_attack(foolbox)(wrapped, images, foolbox.criteria.TargetedMisclassification(targets),
+                                     epsilons=None)
+    return raw
+
+
 def foolbox_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
                   search_steps: int = 9, steps: int = 1000, lr: float = 1e-2, initial_c: float = 1e-3,
                   abort_early: bool = True) -> AttackResult:
@@ -42,23 +66,10 @@ def foolbox_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
     Shapes as in :func:`ead_tutorial.attacks.cw_l2`. foolbox reports no gradient
     count; ``gradient_evaluations`` is the upper bound ``search_steps * steps``.
     """
-    try:
-        import foolbox
-    except ImportError as error:
-        raise ImportError("the comparison needs foolbox: pip install 'foolbox>=3.3,<4'") from error
-    check_attack_inputs(model, images, targets, targeted=True)
-    attack = foolbox.attacks.L2CarliniWagnerAttack(binary_search_steps=search_steps, steps=steps, stepsize=lr,
-                                                   confidence=kappa, initial_const=initial_c,
-                                                   abort_early=abort_early)
-    wrapped = foolbox.PyTorchModel(model, bounds=(0, 1), device=images.device)
-    raw, _, _ = attack(wrapped, images, foolbox.criteria.TargetedMisclassification(targets), epsilons=None)
-    with torch.no_grad():
-        success = succeeded(model(raw), targets, kappa)
-    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
-    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
-                        c=torch.full((len(images),), float("nan"), device=images.device),
-                        gradient_evaluations=torch.full((len(images),), search_steps * steps, device=images.device),
-                        labels=targets)
+    raw = _run_foolbox(lambda foolbox: foolbox.attacks.L2CarliniWagnerAttack(
+        binary_search_steps=search_steps, steps=steps, stepsize=lr, confidence=kappa, initial_const=initial_c,
+        abort_early=abort_early), model, images, targets)
+    return _as_result(model, raw, images, targets, kappa, search_steps * steps)
 
 
 def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, beta: float = 1e-3,
@@ -69,23 +80,11 @@ def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Ten
     Shapes as in :func:`ead_tutorial.attacks.ead`. foolbox reports no gradient count;
     ``gradient_evaluations`` is the upper bound ``search_steps * steps``.
     """
-    try:
-        import foolbox
-    except ImportError as error:
-        raise ImportError("the comparison needs foolbox: pip install 'foolbox>=3.3,<4'") from error
-    check_attack_inputs(model, images, targets, targeted=True)
-    attack = foolbox.attacks.EADAttack(binary_search_steps=search_steps, steps=steps, initial_stepsize=lr,
-                                       confidence=kappa, initial_const=initial_c, regularization=beta,
-                                       decision_rule=rule.upper(), abort_early=abort_early)
-    wrapped = foolbox.PyTorchModel(model, bounds=(0, 1), device=images.device)
-    raw, _, _ = attack(wrapped, images, foolbox.criteria.TargetedMisclassification(targets), epsilons=None)
-    with torch.no_grad():
-        success = succeeded(model(raw), targets, kappa)
-    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
-    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
-                        c=torch.full((len(images),), float("nan"), device=images.device),
-                        gradient_evaluations=torch.full((len(images),), search_steps * steps, device=images.device),
-                        labels=targets)
+    raw = _run_foolbox(lambda foolbox: foolbox.attacks.EADAttack(
+        binary_search_steps=search_steps, steps=steps, initial_stepsize=lr, confidence=kappa,
+        initial_const=initial_c, regularization=beta, decision_rule=rule.upper(), abort_early=abort_early),
+        model, images, targets)
+    return _as_result(model, raw, images, targets, kappa, search_steps * steps)
 
 
 def art_jsma(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, theta: float = 1.0,
@@ -114,10 +113,4 @@ def art_jsma(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor
     attack = SaliencyMapMethod(classifier, theta=theta, gamma=gamma, batch_size=batch_size, verbose=False)
     one_hot = torch.nn.functional.one_hot(targets.cpu(), n_classes).numpy()
     raw = torch.from_numpy(attack.generate(images.cpu().numpy(), y=one_hot)).to(images.device, images.dtype)
-    with torch.no_grad():
-        success = succeeded(model(raw), targets)
-    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
-    return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
-                        c=torch.full((len(images),), float("nan"), device=images.device),
-                        gradient_evaluations=torch.zeros(len(images), dtype=torch.int64, device=images.device),
-                        labels=targets)
+    return _as_result(model, raw, images, targets, 0.0, 0)
