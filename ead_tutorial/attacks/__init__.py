@@ -7,7 +7,9 @@ from ead_tutorial.attacks.cw import cw_l2
 from ead_tutorial.attacks.cw_l0 import cw_l0
 from ead_tutorial.attacks.cw_linf import cw_linf
 from ead_tutorial.attacks.ead import ead, shrink
+from ead_tutorial.attacks.fgm import eps_grid, fgm, ifgm, smallest_eps
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 
-__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf", "ead", "shrink"]
+__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf", "ead", "eps_grid", "fgm",
+           "ifgm", "shrink", "smallest_eps"]
