@@ -108,7 +108,7 @@ def cw_batch_speedup(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, data
 
 
-def _case_dict(result, by: str, seed: int) -> dict[str, dict[str, float]]:
+def case_summary(result, by: str, seed: int = 0) -> dict[str, dict[str, float]]:
     """Best, average and worst case of ``result``, and the mean over all rows, as plain floats.
 
     Returns case -> {ASR, L0, L1, L2, Linf}, with cases "best", "average", "worst" and "all rows".
@@ -119,7 +119,7 @@ def _case_dict(result, by: str, seed: int) -> dict[str, dict[str, float]]:
     return cases
 
 
-def _ead_budget(profile: str) -> dict[str, Any]:
+def ead_budget(profile: str) -> dict[str, Any]:
     """The EAD paper's budget (9 rounds of 1,000 iterations, c from 1e-3) at the larger profiles."""
     return {"search_steps": pick(quick=4, standard=9, paper=9, profile=profile),
             "steps": pick(quick=300, standard=1000, paper=1000, profile=profile),
@@ -135,7 +135,7 @@ def ead_table_2(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 0, "beta": 1e-3, "kappa": 0.0,
-              "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **_ead_budget(profile),
+              "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
               # The change of variables needs thousands of steps to move pixels at 0 or 1; at the quick
               # budget C&W runs with projection instead (see the box-constraints chapter).
               "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile)}
@@ -152,7 +152,7 @@ def ead_table_2(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if name not in finished:
             started = time.perf_counter()
             result = attacks[name]()
-            finished[name] = {"cases": _case_dict(result, ranked_by[name], config["seed"]),
+            finished[name] = {"cases": case_summary(result, ranked_by[name], config["seed"]),
                               "gradients per row": result.gradient_evaluations.double().mean().item(),
                               "seconds": time.perf_counter() - started}
     data = {"attacks": {name: finished[name] for name in attacks}, "ranked_by": ranked_by}
@@ -174,7 +174,7 @@ def ead_beta_sweep(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     config = {"model": "mnist", "seed": 0, "kappa": 0.0,
               "betas": list(pick(quick=(1e-5, 1e-4, 1e-3, 1e-2, 5e-2, 1e-1), standard=BETAS, paper=BETAS,
                                  profile=profile)),
-              "n_images": pick(quick=1, standard=10, paper=1000, profile=profile), **_ead_budget(profile)}
+              "n_images": pick(quick=1, standard=10, paper=1000, profile=profile), **ead_budget(profile)}
     if profile == "quick":  # twelve attacks: a shorter budget than the other quick experiments
         config.update(search_steps=3, steps=200)
     budget = {key: config[key] for key in ("search_steps", "steps", "initial_c")}
@@ -187,8 +187,84 @@ def ead_beta_sweep(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         key = f"{rule}/{beta:g}"
         if key not in finished:
             result = ead(model, images, targets, beta=beta, rule=rule, **budget)
-            finished[key] = _case_dict(result, "L1", config["seed"])
+            finished[key] = case_summary(result, "L1", config["seed"])
     data = {"cells": {f"{rule}/{beta:g}": finished[f"{rule}/{beta:g}"] for rule, beta in runs}}
+    finished.clear()
+    return config, data
+
+
+# The fast gradient baselines' eps grids: the paper's (Table 4) at the larger profiles; at the
+# quick profile a coarser resolution, which can only raise the eps found, by under one step.
+QUICK_RESOLUTION = {"linf": 5e-3, "l2": 5e-2, "l1": 2.0}
+NORM_NAMES = {"l1": "L1", "l2": "L2", "linf": "Linf"}
+
+
+def fast_gradient_grid(norm: str, profile: str) -> torch.Tensor:
+    """The eps grid for FGM and I-FGM in ``norm`` at ``profile`` (float64, increasing)."""
+    from ead_tutorial.attacks import eps_grid
+    from ead_tutorial.attacks.fgm import GRID_SIZE, PAPER_RESOLUTION
+
+    resolution = pick(quick=QUICK_RESOLUTION[norm], standard=None, paper=None, profile=profile)
+    return eps_grid(norm, resolution, largest=PAPER_RESOLUTION[norm] * GRID_SIZE)
+
+
+def every_attack(model, images: torch.Tensor, targets: torch.Tensor, profile: str, *, beta: float = 1e-3,
+                 true_labels: torch.Tensor | None = None) -> dict[str, tuple[Callable, str]]:
+    """Every attack of the book on the same rows, at ``profile``'s budget: name -> (run, norm that ranks targets).
+
+    ``run()`` returns the attack's :class:`~ead_tutorial.attacks.AttackResult`. The
+    optimisation attacks get the EAD paper's budget (:func:`ead_budget`); the fast
+    gradient ones the paper's eps grids (:func:`fast_gradient_grid`); C&W L0 and
+    L-infinity the short budgets of their chapters at the quick profile, C&W's own otherwise.
+    """
+    from ead_tutorial.attacks import cw_l0, cw_l2, cw_linf, ead, smallest_eps
+
+    budget = ead_budget(profile)
+    rows = dict(model=model, images=images, targets=targets)
+    attacks: dict[str, tuple[Callable, str]] = {}
+    for method, label in (("fgm", "FGM"), ("ifgm", "I-FGM")):
+        for norm in ("l1", "l2", "linf"):
+            attacks[f"{label}-{NORM_NAMES[norm]}"] = (
+                lambda method=method, norm=norm: smallest_eps(
+                    **rows, attack=method, norm=norm, grid=fast_gradient_grid(norm, profile), true_labels=true_labels),
+                NORM_NAMES[norm])
+    cw_box = pick(quick="projected", standard="tanh", paper="tanh", profile=profile)
+    attacks["C&W (L2)"] = (lambda: cw_l2(**rows, box=cw_box, true_labels=true_labels, **budget), "L2")
+    for rule, label in (("en", "EAD (EN rule)"), ("l1", "EAD (L1 rule)")):
+        attacks[label] = (lambda rule=rule: ead(**rows, beta=beta, rule=rule, true_labels=true_labels, **budget), "L1")
+    l0_budget = pick(quick=FAST_L0, standard={}, paper={}, profile=profile)
+    linf_budget = pick(quick=FAST_LINF, standard={}, paper={}, profile=profile)
+    attacks["C&W (L0)"] = (lambda: cw_l0(**rows, true_labels=true_labels, **l0_budget), "L0")
+    attacks["C&W (Linf)"] = (lambda: cw_linf(**rows, true_labels=true_labels, **linf_budget), "Linf")
+    return attacks
+
+
+@experiment("ead-table-8")
+def ead_table_8(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """EAD's Table 8 on MNIST, extended: FGM, I-FGM, C&W L2, EAD (both rules), C&W L0 and L-infinity."""
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+    from ead_tutorial.models import pretrained
+
+    config = {"model": "mnist", "seed": 0, "beta": 1e-3, "n_images": pick(quick=1, standard=20, paper=1000,
+                                                                           profile=profile),
+              **ead_budget(profile),
+              "eps_resolution": pick(quick=QUICK_RESOLUTION, standard="paper", paper="paper", profile=profile)}
+    model = pretrained("mnist")
+    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
+    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+    attacks = every_attack(model, images, targets, profile, beta=config["beta"], true_labels=y.to(device())[index])
+    finished = Checkpoint("ead-table-8", profile, config, enabled=profile != "quick")
+    for name in tqdm(attacks, desc="Table 8 attacks", disable=profile == "quick"):
+        if name not in finished:
+            run, ranked_by = attacks[name]
+            started = time.perf_counter()
+            result = run()
+            finished[name] = {"cases": case_summary(result, ranked_by, config["seed"]),
+                              "gradients per row": result.gradient_evaluations.double().mean().item(),
+                              "seconds": time.perf_counter() - started}
+    data = {"attacks": {name: finished[name] for name in attacks},
+            "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
     finished.clear()
     return config, data
 
