@@ -77,16 +77,21 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
     check_every = max(steps // 10, 1)
     beta_rows = beta if isinstance(beta, torch.Tensor) else torch.full((n_rows,), float(beta), device=images.device)
     for k in range(steps):
-        x0, target, c_rows, b = images[rows], labels[rows], c[rows], beta_rows[rows]
-        slack = y[rows].requires_grad_()
+        everyone = len(rows) == n_rows  # index only once some rows have stopped
+        pick = (lambda t: t) if everyone else (lambda t: t[rows])
+        x0, target, c_rows, b = pick(images), pick(labels), pick(c), pick(beta_rows)
+        slack = pick(y).detach().requires_grad_()
         smooth = c_rows * f6(model(slack), target, kappa, targeted) + (slack - x0).flatten(1).pow(2).sum(1)
         (grad,) = torch.autograd.grad(smooth.sum(), slack)  # grad g(y^(k))
         with torch.no_grad():
             alpha = step_size(k, steps, lr)
             threshold = alpha * b if exact_prox else b
             new_x = shrink(slack - alpha * grad, x0, threshold)  # x^(k+1), eq. (8)
-            y[rows] = new_x + momentum(k) * (new_x - x[rows]) if fista else new_x
-            x[rows] = new_x
+            new_y = new_x + momentum(k) * (new_x - pick(x)) if fista else new_x
+            if everyone:
+                x, y = new_x, new_y
+            else:
+                x[rows], y[rows] = new_x, new_y
             logits = model(new_x)  # the iterate itself is what must succeed
             reached = succeeded(logits, target, kappa, targeted)
             delta = new_x - x0
