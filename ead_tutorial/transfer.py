@@ -1,0 +1,72 @@
+"""Transfer attacks: adversarial examples made on one model, judged on another.
+
+The EAD paper makes targeted examples on the undefended network and counts a transfer
+as a success when the *other* network (a distilled one) predicts the target. Its
+confidence margin kappa is what makes examples transfer: the larger the margin on the
+source model, the further past its decision boundary the example lies.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import pandas as pd
+import torch
+
+from ead_tutorial.attacks.result import AttackResult
+from ead_tutorial.metrics import CASES, case_table
+
+
+@torch.no_grad()
+def transfer_success(result: AttackResult, judge: torch.nn.Module, batch_size: int = 1000) -> torch.Tensor:
+    """Whether each row's example, made on another model, makes ``judge`` predict the attack's goal (bool, B).
+
+    Targeted: ``judge`` predicts the target. Untargeted: it predicts anything but the true
+    class. Rows where the attack failed on its own model hold the original image and count
+    as failures.
+    """
+    predicted = torch.cat([judge(batch).argmax(1) for batch in result.adversarial.split(batch_size)])
+    reached = predicted == result.labels if result.targeted else predicted != result.labels
+    return result.success & reached
+
+
+def transfer_cases(result: AttackResult, judge: torch.nn.Module, *, by: str, targets_per_image: int = 9,
+                   seed: int = 0) -> pd.DataFrame:
+    """Best, average and worst case of the transfer to ``judge``: ASR (%) and the examples' distortions.
+
+    Rows are laid out as :func:`ead_tutorial.data.with_all_targets` lays them out; ``by``
+    ranks targets by the attack's own norm, as in :func:`ead_tutorial.metrics.case_table`.
+    """
+    return case_table(transfer_success(result, judge), result.norms, targets_per_image=targets_per_image, by=by,
+                      seed=seed)
+
+
+def transfer_table(runs: dict[str, tuple[Callable[[float], AttackResult], str, bool]], judge: torch.nn.Module,
+                   kappas: Iterable[float], *, targets_per_image: int = 9, seed: int = 0) -> pd.DataFrame:
+    """Transfer results of several attacks over kappa, as one DataFrame.
+
+    Parameters
+    ----------
+    runs : name -> (run, by, uses_kappa); ``run(kappa)`` attacks the source model and returns
+        its :class:`~ead_tutorial.attacks.AttackResult`; ``by`` is the norm that ranks targets;
+        attacks without a kappa (``uses_kappa=False``) run once, with ``run(None)``
+    judge : the model the examples are judged on
+    kappas : the confidence margins to try
+
+    Returns
+    -------
+    DataFrame indexed by (attack, kappa), kappa NaN for attacks without one; columns
+    (case, metric) for the transfer, and ("source", "ASR") for the success on the source model.
+    """
+    kappas = list(kappas)
+    rows = {}
+    for name, (run, by, uses_kappa) in runs.items():
+        for kappa in (kappas if uses_kappa else [None]):
+            result = run(kappa)
+            cases = transfer_cases(result, judge, by=by, targets_per_image=targets_per_image, seed=seed)
+            row = {(case, metric): cases.loc[case, metric] for case in CASES for metric in cases.columns}
+            row[("source", "ASR")] = result.success_rate
+            rows[(name, float("nan") if kappa is None else float(kappa))] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["attack", "kappa"])
+    return table

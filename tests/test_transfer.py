@@ -1,0 +1,80 @@
+"""Transfer of adversarial examples from one model to another."""
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from ead_tutorial.attacks import cw_l2, ifgm
+from ead_tutorial.data import sample_correct, with_all_targets
+from ead_tutorial.transfer import transfer_cases, transfer_success, transfer_table
+
+
+class AlwaysSays(torch.nn.Module):
+    """A judge that predicts ``label`` for every input."""
+
+    def __init__(self, label: int, classes: int = 10):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.nn.functional.one_hot(torch.tensor(label), classes).float(),
+                                         requires_grad=False)
+
+    def forward(self, x):
+        return self.logits.expand(len(x), -1)
+
+
+@pytest.fixture(scope="module")
+def attacked(shipped_model):
+    x, y = sample_correct(shipped_model, 2, seed=0)
+    images, targets, _ = with_all_targets(x, y)
+    return images, targets, cw_l2(shipped_model, images, targets, box="projected", search_steps=2, steps=100,
+                                  initial_c=1.0)
+
+
+def test_transfer_to_the_source_model_is_the_attack_itself(attacked, shipped_model):
+    _, _, result = attacked
+    assert result.success.any()
+    assert torch.equal(transfer_success(result, shipped_model, batch_size=5), result.success)
+
+
+def test_only_rows_the_judge_labels_as_the_target_transfer(attacked):
+    _, targets, result = attacked
+    judged = transfer_success(result, AlwaysSays(3))
+    assert torch.equal(judged, result.success & (targets == 3))
+    # A failed attack never transfers, even to a judge that happens to say the target.
+    failed = dataclasses.replace(result, success=torch.zeros_like(result.success))
+    assert not transfer_success(failed, AlwaysSays(3)).any()
+
+
+def test_transfer_cases_follow_the_paper_definitions(attacked):
+    images, targets, result = attacked
+    cases = transfer_cases(result, AlwaysSays(3), by="L2")
+    # Each image has exactly one row with target 3, so the best case is that row where it succeeded ...
+    per_image = (result.success & (targets == 3)).view(-1, 9).any(1).float().mean().item() * 100
+    assert cases.loc["best", "ASR"] == pytest.approx(per_image)
+    # ... and the worst case needs all nine targets: never.
+    assert cases.loc["worst", "ASR"] == 0 and math.isnan(cases.loc["worst", "L2"])
+
+
+def test_transfer_table_runs_kappa_attacks_per_kappa_and_others_once(attacked, shipped_model):
+    images, targets, _ = attacked
+    calls = []
+
+    def cw(kappa):
+        calls.append(("cw", kappa))
+        return cw_l2(shipped_model, images, targets, kappa=kappa, box="projected", search_steps=2, steps=50,
+                     initial_c=1.0)
+
+    def fast(kappa):
+        calls.append(("ifgm", kappa))
+        return ifgm(shipped_model, images, targets, norm="linf", eps=0.3)
+
+    table = transfer_table({"C&W": (cw, "L2", True), "I-FGM": (fast, "Linf", False)}, shipped_model, [0, 5])
+    assert calls == [("cw", 0), ("cw", 5), ("ifgm", None)]
+    assert list(table.index.get_level_values("attack")) == ["C&W", "C&W", "I-FGM"]
+    assert math.isnan(table.index.get_level_values("kappa")[2])
+    # Judged by the source model itself, transfer equals success on the source.
+    source = cw(0).case_table(by="L2")
+    for case in ("best", "average", "worst"):
+        assert table.loc[("C&W", 0.0), (case, "ASR")] == source.loc[case, "ASR"]
+    assert ("source", "ASR") in table.columns and ("worst", "Linf") in table.columns
