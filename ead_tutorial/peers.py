@@ -4,6 +4,9 @@
   Adam, change of variables and abort early as ours, and its EAD the same projected
   FISTA, step-size decay and decision rules, so each pair can be run with the same
   budget on the same rows.
+- torchattacks (``pip install --no-deps torchattacks``): its EADEN and EADL1, the same EAD
+  with the paper code's fixed threshold and whole-batch abort early, but with a few
+  departures (see :func:`torchattacks_ead`).
 - the Adversarial Robustness Toolbox (``pip install adversarial-robustness-toolbox``):
   its JSMA (Papernot et al., 2016), the L0 attack C&W compare theirs with.
 """
@@ -21,6 +24,14 @@ from ead_tutorial.objectives import succeeded
 def foolbox_available() -> bool:
     try:
         import foolbox  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def torchattacks_available() -> bool:
+    try:
+        import torchattacks  # noqa: F401
     except ImportError:
         return False
     return True
@@ -84,6 +95,58 @@ def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Ten
         binary_search_steps=search_steps, steps=steps, initial_stepsize=lr, confidence=kappa,
         initial_const=initial_c, regularization=beta, decision_rule=rule.upper(), abort_early=abort_early),
         model, images, targets)
+    return _as_result(model, raw, images, targets, kappa, search_steps * steps)
+
+
+def torchattacks_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, beta: float = 1e-3,
+                     rule: str = "en", kappa: float = 0.0, search_steps: int = 9, steps: int = 1000,
+                     lr: float = 1e-2, initial_c: float = 1e-3, abort_early: bool = True) -> AttackResult:
+    """torchattacks' ``EADEN`` (rule "en") or ``EADL1`` (rule "l1"), targeted, as an :class:`AttackResult`.
+
+    Shapes as in :func:`ead_tutorial.attacks.ead`. torchattacks reports no gradient count;
+    ``gradient_evaluations`` is the upper bound ``search_steps * steps``. Its abort early
+    needs ``steps >= 10``.
+
+    Like the paper's code, it thresholds by beta (not alpha_k beta), decays the step size
+    as lr (1 - k / steps)^(1/2), applies the decision rule to every iterate, and checks
+    abort early every steps / 10 iterations on the loss summed over the whole batch. It
+    departs from the paper in that
+
+    - x and y are not reset to x0 when c changes: each round starts where the last stopped;
+    - the first gradient step also moves its copy of x0 (the two share memory) by
+      lr * c * grad, so the L1 term, the shrinkage and the decision rule then measure from
+      a shifted x0 and iterates leave [0, 1]; we clip its output to the box before
+      rechecking success, which costs nothing at initial_c = 1e-3 (a shift near 3e-5)
+      but undoes most successes at initial_c = 1 (a shift near 0.03); the pixels it
+      leaves "unchanged" keep that shift, which inflates L0;
+    - the momentum weight is (k + 1) / (k + 4), one step ahead of Algorithm 1's k / (k + 3);
+    - its success test subtracts kappa from every batch target's logit in every row, so
+      only kappa = 0 matches the paper when rows have different targets.
+
+    The model's parameters are frozen during the run, or its backward pass would also
+    compute (and leave behind) weight gradients.
+    """
+    try:
+        import torchattacks
+    except ImportError as error:
+        raise ImportError("the comparison needs torchattacks: pip install --no-deps torchattacks "
+                          "(--no-deps because it pins requests~=2.25.1, which conflicts with Sphinx; "
+                          "at run time it needs only torch, torchvision, scipy and numpy)") from error
+    if rule not in ("en", "l1"):
+        raise ValueError(f"unknown decision rule {rule!r}; choose 'en' (elastic net) or 'l1'")
+    check_attack_inputs(model, images, targets, targeted=True)
+    attack_class = torchattacks.EADEN if rule == "en" else torchattacks.EADL1
+    attack = attack_class(model, kappa=kappa, lr=lr, binary_search_steps=search_steps, max_iterations=steps,
+                          abort_early=abort_early, initial_const=initial_c, beta=beta)
+    attack.set_mode_targeted_by_label(quiet=True)  # the labels passed are the targets
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    try:
+        for parameter in trainable:
+            parameter.requires_grad_(False)
+        raw = attack(images, targets).clamp(0, 1)
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
     return _as_result(model, raw, images, targets, kappa, search_steps * steps)
 
 
