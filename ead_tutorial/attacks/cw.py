@@ -22,6 +22,20 @@ from ead_tutorial.objectives import get_objective, succeeded
 # C&W's abort-early test: stop a row when its loss has not fallen below this
 # fraction of its value at the previous check (checks every steps / 10 iterations).
 ABORT_TOLERANCE = 0.9999
+
+
+def drop_stalled(rows: torch.Tensor, loss: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """C&W's abort early: of the running ``rows`` (int64 B'), those that go on.
+
+    A row goes on if its ``loss`` (B') fell below ABORT_TOLERANCE times its value at the
+    previous check, which ``previous`` (float B, one per row of the whole batch) holds;
+    ``previous`` is updated in place.
+    """
+    stalled = loss > previous[rows] * ABORT_TOLERANCE
+    previous[rows] = loss
+    return rows[~stalled]
+
+
 # Random restarts start from the image plus uniform noise of this amplitude.
 RESTART_NOISE = 0.1
 
@@ -55,9 +69,7 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
             optimiser.step(variable, grad, None if everyone else rows)
             encoding.after_step(variable)
             if abort_early and (step + 1) % check_every == 0:
-                stalled = loss > previous[rows] * ABORT_TOLERANCE
-                previous[rows] = loss
-                rows = rows[~stalled]
+                rows = drop_stalled(rows, loss, previous)
                 if len(rows) == 0:
                     break
     return success

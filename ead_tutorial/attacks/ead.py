@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import trange
 
-from ead_tutorial.attacks.cw import ABORT_TOLERANCE, finish_attack
+from ead_tutorial.attacks.cw import drop_stalled, finish_attack
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.objectives import f6, succeeded
@@ -101,9 +101,7 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
             evaluations[rows] += 1
             if abort_early and (k + 1) % check_every == 0:
                 loss = c_rows * f6(logits, target, kappa, targeted) + elastic_net(delta, b)
-                stalled = loss > previous[rows] * ABORT_TOLERANCE
-                previous[rows] = loss
-                rows = rows[~stalled]
+                rows = drop_stalled(rows, loss, previous)
                 if len(rows) == 0:
                     break
     return success

@@ -37,6 +37,32 @@ class RowAdam:
         variable[rows] -= self.lr / first_fix * m / ((v / second_fix).sqrt_() + self.eps)
 
 
+class RowAdamWithResets(RowAdam):
+    """Adam with its own step count per row, so that any row can restart at any time."""
+
+    def __init__(self, variable: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        super().__init__(variable, lr, betas, eps)
+        self.t = torch.zeros(len(variable), device=variable.device)  # steps taken, per row
+
+    def reset(self, rows: torch.Tensor) -> None:
+        self.m[rows] = 0
+        self.v[rows] = 0
+        self.t[rows] = 0
+
+    @torch.no_grad()
+    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor) -> None:
+        """Adam update of ``variable[rows]`` given their gradient ``grad``."""
+        self.t[rows] += 1
+        shape = (-1, *[1] * (variable.dim() - 1))
+        first_fix = (1 - self.beta1 ** self.t[rows]).view(shape)
+        second_fix = (1 - self.beta2 ** self.t[rows]).view(shape)
+        m = self.m[rows].mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+        v = self.v[rows].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        self.m[rows], self.v[rows] = m, v
+        variable[rows] -= self.lr * (m / first_fix) / ((v / second_fix).sqrt_() + self.eps)
+
+
 class RowGradientDescent:
     """Plain gradient descent with a fixed step, for comparison with Adam."""
 

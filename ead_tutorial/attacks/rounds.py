@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from ead_tutorial.attacks.cw import ABORT_TOLERANCE
+from ead_tutorial.attacks.optimizers import RowAdamWithResets
 
 # (w, rows) -> images of the rows ``rows``: B' x C x H x W.
 ImageOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -26,34 +27,6 @@ ImageOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 RowFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 # (rows, solutions) -> bool B': which of the rows go on to another round.
 OnAccept = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class RowAdamWithResets:
-    """Adam with its own step count per row, so that any row can restart at any time."""
-
-    def __init__(self, variable: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
-        self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
-        self.m = torch.zeros_like(variable)
-        self.v = torch.zeros_like(variable)
-        self.t = torch.zeros(len(variable), device=variable.device)
-
-    def reset(self, rows: torch.Tensor) -> None:
-        self.m[rows] = 0
-        self.v[rows] = 0
-        self.t[rows] = 0
-
-    @torch.no_grad()
-    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor) -> None:
-        """Adam update of ``variable[rows]`` given their gradient ``grad``."""
-        self.t[rows] += 1
-        shape = (-1, *[1] * (variable.dim() - 1))
-        first_fix = (1 - self.beta1 ** self.t[rows]).view(shape)
-        second_fix = (1 - self.beta2 ** self.t[rows]).view(shape)
-        m = self.m[rows].mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
-        v = self.v[rows].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        self.m[rows], self.v[rows] = m, v
-        variable[rows] -= self.lr * (m / first_fix) / ((v / second_fix).sqrt_() + self.eps)
 
 
 def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
