@@ -119,6 +119,14 @@ def case_summary(result, by: str, seed: int = 0) -> dict[str, dict[str, float]]:
     return cases
 
 
+def timed_summary(run: Callable, by: str, seed: int = 0) -> dict[str, Any]:
+    """Run an attack and summarise it for the results store: its cases, gradients per row and seconds."""
+    started = time.perf_counter()
+    result = run()
+    return {"cases": case_summary(result, by, seed), "gradients per row": result.gradient_evaluations.double().mean().item(),
+            "seconds": time.perf_counter() - started}
+
+
 def ead_budget(profile: str) -> dict[str, Any]:
     """The EAD paper's budget (9 rounds of 1,000 iterations, c from 1e-3) at the larger profiles."""
     return {"search_steps": pick(quick=4, standard=9, paper=9, profile=profile),
@@ -126,35 +134,44 @@ def ead_budget(profile: str) -> dict[str, Any]:
             "initial_c": pick(quick=1.0, standard=1e-3, paper=1e-3, profile=profile)}
 
 
+def cw_and_ead(model, images: torch.Tensor, targets: torch.Tensor, profile: str, *, beta: float = 1e-3,
+               kappa: float = 0.0, true_labels: torch.Tensor | None = None) -> dict[str, tuple[Callable, str]]:
+    """The EAD paper's three main attacks on the same rows: name -> (run, norm that ranks targets).
+
+    C&W (L2), EAD (EN rule) and EAD (L1 rule), with the paper's budget (:func:`ead_budget`)
+    and confidence ``kappa``. C&W uses the change of variables, except at the quick profile,
+    where it projects: with only 300 steps per round the change of variables cannot move
+    pixels at 0 or 1 (see the box-constraints chapter).
+    """
+    from ead_tutorial.attacks import cw_l2, ead
+
+    budget = ead_budget(profile)
+    rows = dict(model=model, images=images, targets=targets, kappa=kappa, true_labels=true_labels, **budget)
+    cw_box = pick(quick="projected", standard="tanh", paper="tanh", profile=profile)
+    return {"C&W (L2)": (lambda: cw_l2(**rows, box=cw_box), "L2"),
+            "EAD (EN rule)": (lambda: ead(**rows, beta=beta, rule="en"), "L1"),
+            "EAD (L1 rule)": (lambda: ead(**rows, beta=beta, rule="l1"), "L1")}
+
+
 @experiment("ead-table-2")
 def ead_table_2(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """EAD's Table 2 on MNIST: C&W L2, EAD (EN rule) and EAD (L1 rule), best, average and worst case."""
-    from ead_tutorial.attacks import cw_l2, ead
     from ead_tutorial.data import sample_correct, with_all_targets
     from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 0, "beta": 1e-3, "kappa": 0.0,
               "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
-              # The change of variables needs thousands of steps to move pixels at 0 or 1; at the quick
-              # budget C&W runs with projection instead (see the box-constraints chapter).
               "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile)}
-    budget = {key: config[key] for key in ("search_steps", "steps", "initial_c")}
     model = pretrained("mnist")
     x, y = sample_correct(model, config["n_images"], seed=config["seed"])
     images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    attacks = {"C&W (L2)": lambda: cw_l2(model, images, targets, box=config["cw_box"], kappa=config["kappa"], **budget),
-               "EAD (EN rule)": lambda: ead(model, images, targets, beta=config["beta"], rule="en", **budget),
-               "EAD (L1 rule)": lambda: ead(model, images, targets, beta=config["beta"], rule="l1", **budget)}
-    ranked_by = {"C&W (L2)": "L2", "EAD (EN rule)": "L1", "EAD (L1 rule)": "L1"}
+    attacks = cw_and_ead(model, images, targets, profile, beta=config["beta"], kappa=config["kappa"])
+    ranked_by = {name: by for name, (_, by) in attacks.items()}
     finished = Checkpoint("ead-table-2", profile, config, enabled=profile != "quick")
     for name in tqdm(attacks, desc="Table 2 attacks", disable=profile == "quick"):
         if name not in finished:
-            started = time.perf_counter()
-            result = attacks[name]()
-            finished[name] = {"cases": case_summary(result, ranked_by[name], config["seed"]),
-                              "gradients per row": result.gradient_evaluations.double().mean().item(),
-                              "seconds": time.perf_counter() - started}
+            finished[name] = timed_summary(attacks[name][0], ranked_by[name], config["seed"])
     data = {"attacks": {name: finished[name] for name in attacks}, "ranked_by": ranked_by}
     finished.clear()
     return config, data
@@ -217,9 +234,8 @@ def every_attack(model, images: torch.Tensor, targets: torch.Tensor, profile: st
     gradient ones the paper's eps grids (:func:`fast_gradient_grid`); C&W L0 and
     L-infinity the short budgets of their chapters at the quick profile, C&W's own otherwise.
     """
-    from ead_tutorial.attacks import cw_l0, cw_l2, cw_linf, ead, smallest_eps
+    from ead_tutorial.attacks import cw_l0, cw_linf, smallest_eps
 
-    budget = ead_budget(profile)
     rows = dict(model=model, images=images, targets=targets)
     attacks: dict[str, tuple[Callable, str]] = {}
     for method, label in (("fgm", "FGM"), ("ifgm", "I-FGM")):
@@ -228,10 +244,7 @@ def every_attack(model, images: torch.Tensor, targets: torch.Tensor, profile: st
                 lambda method=method, norm=norm: smallest_eps(
                     **rows, attack=method, norm=norm, grid=fast_gradient_grid(norm, profile), true_labels=true_labels),
                 NORM_NAMES[norm])
-    cw_box = pick(quick="projected", standard="tanh", paper="tanh", profile=profile)
-    attacks["C&W (L2)"] = (lambda: cw_l2(**rows, box=cw_box, true_labels=true_labels, **budget), "L2")
-    for rule, label in (("en", "EAD (EN rule)"), ("l1", "EAD (L1 rule)")):
-        attacks[label] = (lambda rule=rule: ead(**rows, beta=beta, rule=rule, true_labels=true_labels, **budget), "L1")
+    attacks.update(cw_and_ead(model, images, targets, profile, beta=beta, true_labels=true_labels))
     l0_budget = pick(quick=FAST_L0, standard={}, paper={}, profile=profile)
     linf_budget = pick(quick=FAST_LINF, standard={}, paper={}, profile=profile)
     attacks["C&W (L0)"] = (lambda: cw_l0(**rows, true_labels=true_labels, **l0_budget), "L0")
@@ -258,13 +271,100 @@ def ead_table_8(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     for name in tqdm(attacks, desc="Table 8 attacks", disable=profile == "quick"):
         if name not in finished:
             run, ranked_by = attacks[name]
-            started = time.perf_counter()
-            result = run()
-            finished[name] = {"cases": case_summary(result, ranked_by, config["seed"]),
-                              "gradients per row": result.gradient_evaluations.double().mean().item(),
-                              "seconds": time.perf_counter() - started}
+            finished[name] = timed_summary(run, ranked_by, config["seed"])
     data = {"attacks": {name: finished[name] for name in attacks},
             "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
+    finished.clear()
+    return config, data
+
+
+@experiment("ead-table-11")
+def ead_table_11(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """EAD's Table 11 on MNIST: C&W and EAD against the undefended network and every shipped distilled student.
+
+    Each network is attacked on its own correctly classified test images (drawn with the
+    same seed), toward every wrong class, with the paper's budget.
+    """
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+    from ead_tutorial.models import distilled_temperatures, pretrained
+    from ead_tutorial.models.distill import weights_name
+
+    networks = {"undefended": "mnist"} | {f"T={t:g}": weights_name(t) for t in distilled_temperatures()}
+    config = {"networks": networks, "seed": 0, "beta": 1e-3, "kappa": 0.0,
+              "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
+              "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile)}
+    finished = Checkpoint("ead-table-11", profile, config, enabled=profile != "quick")
+    parts = [(network, attack) for network in networks for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")]
+    for network, attack in tqdm(parts, desc="Table 11 attacks", disable=profile == "quick"):
+        key = f"{network} / {attack}"
+        if key in finished:
+            continue
+        model = pretrained(networks[network])
+        x, y = sample_correct(model, config["n_images"], seed=config["seed"])
+        images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+        run, by = cw_and_ead(model, images, targets, profile, beta=config["beta"], kappa=config["kappa"],
+                             true_labels=y.to(device())[index])[attack]
+        finished[key] = timed_summary(run, by, config["seed"])
+    data = {"results": {network: {attack: finished[f"{network} / {attack}"] for n, attack in parts if n == network}
+                        for network in networks}}
+    finished.clear()
+    return config, data
+
+
+TRANSFER_KAPPAS = {"quick": [0, 20, 40], "standard": [0, 10, 20, 30, 40, 50, 60], "paper": list(range(0, 61, 5))}
+
+
+@experiment("ead-table-13")
+def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """EAD's Table 13 on MNIST: examples made on the undefended network, judged on the T = 100 student.
+
+    C&W (L2) and EAD (both rules) at each kappa, and I-FGM in three norms (no kappa) with the
+    paper's eps search. A transfer succeeds when the student predicts the target.
+    """
+    from ead_tutorial.attacks import smallest_eps
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+    from ead_tutorial.models import pretrained
+    from ead_tutorial.models.distill import weights_name
+    from ead_tutorial.metrics import success_rate
+    from ead_tutorial.transfer import transfer_cases, transfer_success
+
+    config = {"source": "mnist", "judge": weights_name(100), "seed": 0, "beta": 1e-3,
+              "kappas": TRANSFER_KAPPAS[check_profile(profile)],
+              "n_images": pick(quick=2, standard=20, paper=1000, profile=profile), **ead_budget(profile),
+              "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile),
+              "eps_resolution": pick(quick=QUICK_RESOLUTION, standard="paper", paper="paper", profile=profile)}
+    source, judge = pretrained(config["source"]), pretrained(config["judge"])
+    # The rows: images both networks classify correctly, so that a transfer is a change of the student's mind.
+    x, y = sample_correct(source, 4 * config["n_images"] + 16, seed=config["seed"])
+    agree = judge(x.to(device())).argmax(1).cpu() == y
+    x, y = x[agree][: config["n_images"]], y[agree][: config["n_images"]]
+    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+    true_labels = y.to(device())[index]
+
+    parts: dict[str, tuple[Callable, str]] = {}
+    for norm in ("l1", "l2", "linf"):
+        parts[f"I-FGM-{NORM_NAMES[norm]}"] = (
+            lambda norm=norm: smallest_eps(source, images, targets, attack="ifgm", norm=norm,
+                                           grid=fast_gradient_grid(norm, profile), true_labels=true_labels),
+            NORM_NAMES[norm])
+    for kappa in config["kappas"]:
+        for name, (run, by) in cw_and_ead(source, images, targets, profile, beta=config["beta"], kappa=float(kappa),
+                                           true_labels=true_labels).items():
+            parts[f"{name} / kappa={kappa:g}"] = (run, by)
+
+    finished = Checkpoint("ead-table-13", profile, config, enabled=profile != "quick")
+    for key in tqdm([key for key in parts if key not in finished], desc="Table 13 attacks", disable=profile == "quick"):
+        run, by = parts[key]
+        started = time.perf_counter()
+        result = run()
+        cases = transfer_cases(result, judge, by=by, seed=config["seed"])
+        finished[key] = {"transfer": {case: {metric: float(cases.loc[case, metric]) for metric in cases.columns}
+                                      for case in cases.index},
+                         "transfer ASR, all rows": success_rate(transfer_success(result, judge)),
+                         "source ASR": result.success_rate, "seconds": time.perf_counter() - started}
+    data = {"results": {key: finished[key] for key in parts}, "n_rows": len(targets)}
     finished.clear()
     return config, data
 

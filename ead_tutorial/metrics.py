@@ -116,3 +116,14 @@ def comparison_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def format_table(table: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     """A copy for display: numbers rounded, undefined distortions shown as "N.A."."""
     return table.round(decimals).astype(object).where(table.notna(), "N.A.")
+
+
+def frame_from_rows(rows: dict[tuple, dict[tuple, float]], names: list[str]) -> pd.DataFrame:
+    """A DataFrame with one row per key of ``rows`` (a MultiIndex named ``names``) and MultiIndex columns.
+
+    Unlike ``DataFrame.from_dict(orient="index")``, this keeps rows whose key holds a NaN
+    (an attack without kappa), which that constructor silently empties.
+    """
+    table = pd.DataFrame(list(rows.values()), index=pd.MultiIndex.from_tuples(list(rows), names=names))
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table

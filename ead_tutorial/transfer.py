@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from ead_tutorial.attacks.result import AttackResult
-from ead_tutorial.metrics import CASES, case_table
+from ead_tutorial.metrics import CASES, case_table, frame_from_rows
 
 
 @torch.no_grad()
@@ -67,6 +67,5 @@ def transfer_table(runs: dict[str, tuple[Callable[[float], AttackResult], str, b
             row = {(case, metric): cases.loc[case, metric] for case in CASES for metric in cases.columns}
             row[("source", "ASR")] = result.success_rate
             rows[(name, float("nan") if kappa is None else float(kappa))] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index = pd.MultiIndex.from_tuples(table.index, names=["attack", "kappa"])
-    return table
+    return frame_from_rows(rows, ["attack", "kappa"])
+

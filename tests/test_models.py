@@ -84,6 +84,27 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
         torch.testing.assert_close(p, q)
 
 
+def test_a_finished_run_extends_to_more_epochs_as_if_asked_for_them_at_the_start(tmp_path, capsys):
+    x, y = _small_training_set()
+    torch.manual_seed(0)
+    start = models.CWMnistNet().state_dict()
+    unbroken, short, extended = models.CWMnistNet(), models.CWMnistNet(), models.CWMnistNet()
+    unbroken.load_state_dict(start), short.load_state_dict(start)
+    models.train_classifier(unbroken, x, y, models.TrainConfig(epochs=3, seed=1), device="cpu", progress=False)
+    models.train_classifier(short, x, y, models.TrainConfig(epochs=2, seed=1), checkpoint_dir=tmp_path,
+                            device="cpu", progress=False)
+    history = models.train_classifier(extended, x, y, models.TrainConfig(epochs=3, seed=1), checkpoint_dir=tmp_path,
+                                      device="cpu", progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for p, q in zip(unbroken.parameters(), extended.parameters()):
+        torch.testing.assert_close(p, q)
+    # Another recipe (here the seed) never continues a checkpoint: training starts afresh.
+    capsys.readouterr()
+    models.train_classifier(models.CWMnistNet(), x, y, models.TrainConfig(epochs=1, seed=2), checkpoint_dir=tmp_path,
+                            device="cpu", progress=False)
+    assert "ignoring" in capsys.readouterr().out
+
+
 def test_training_learns_and_accepts_soft_labels():
     x, y = _small_training_set()
     soft = torch.nn.functional.one_hot(y, 10).float() * 0.9 + 0.01

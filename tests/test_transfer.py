@@ -78,3 +78,5 @@ def test_transfer_table_runs_kappa_attacks_per_kappa_and_others_once(attacked, s
     for case in ("best", "average", "worst"):
         assert table.loc[("C&W", 0.0), (case, "ASR")] == source.loc[case, "ASR"]
     assert ("source", "ASR") in table.columns and ("worst", "Linf") in table.columns
+    # The attack without kappa keeps its numbers (its key holds a NaN).
+    assert table.iloc[2][("source", "ASR")] == fast(None).success_rate

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from importlib import resources
+from pathlib import Path
 
 import torch
 
@@ -49,3 +51,22 @@ def pretrained(name: str = "mnist", device: str | torch.device | None = None) ->
     model = ARCHITECTURES[entry.architecture]()
     model.load_state_dict(state)
     return model.to(pick_device(device)).eval()
+
+
+DISTILLED_PREFIX = "mnist-distilled-T"
+
+
+def distilled_temperatures() -> list[float]:
+    """The temperatures T of the shipped distilled students, ascending.
+
+    Load one with ``pretrained(f"mnist-distilled-T{T:g}")``.
+    """
+    return sorted(float(name[len(DISTILLED_PREFIX):]) for name in WEIGHTS if name.startswith(DISTILLED_PREFIX))
+
+
+def training_record(name: str) -> dict:
+    """The JSON record written beside the shipped weights ``name``: its recipe, command, accuracy and history."""
+    if name not in WEIGHTS:
+        raise KeyError(f"no shipped weights called {name!r}; known names: {', '.join(sorted(WEIGHTS))}")
+    record = Path(WEIGHTS[name].file).with_suffix(".json").name
+    return json.loads(resources.files("ead_tutorial.weights").joinpath(record).read_text())

@@ -41,6 +41,16 @@ def _checkpoint_path(checkpoint_dir: Path) -> Path:
     return Path(checkpoint_dir) / "checkpoint.pt"
 
 
+def _same_recipe(saved: dict, wanted: dict) -> bool:
+    """Whether a checkpoint written under ``saved`` can continue under ``wanted``.
+
+    Only the number of epochs may differ: the learning-rate schedule runs by step, not by
+    epoch, so a run stopped after k epochs and extended to n makes the same updates as
+    one asked for n epochs from the start.
+    """
+    return {k: v for k, v in saved.items() if k != "epochs"} == {k: v for k, v in wanted.items() if k != "epochs"}
+
+
 def train_classifier(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      config: TrainConfig = TrainConfig(), *, checkpoint_dir: str | Path | None = None,
                      device: str | torch.device | None = None, progress: bool = True) -> list[dict]:
@@ -66,7 +76,7 @@ def train_classifier(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     checkpoint = _checkpoint_path(checkpoint_dir) if checkpoint_dir is not None else None
     if checkpoint is not None and checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=True)
-        if state["config"] == dataclasses.asdict(config):
+        if _same_recipe(state["config"], dataclasses.asdict(config)) and state["epoch"] < config.epochs:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
