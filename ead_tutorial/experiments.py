@@ -338,7 +338,7 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     source, judge = pretrained(config["source"]), pretrained(config["judge"])
     # The rows: images both networks classify correctly, so that a transfer is a change of the student's mind.
     x, y = sample_correct(source, 4 * config["n_images"] + 16, seed=config["seed"])
-    agree = judge(x.to(device())).argmax(1).cpu() == y
+    agree = predict(judge, x) == y
     x, y = x[agree][: config["n_images"]], y[agree][: config["n_images"]]
     images, targets, index = with_all_targets(x.to(device()), y.to(device()))
     true_labels = y.to(device())[index]
@@ -365,6 +365,90 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
                          "transfer ASR, all rows": success_rate(transfer_success(result, judge)),
                          "source ASR": result.success_rate, "seconds": time.perf_counter() - started}
     data = {"results": {key: finished[key] for key in parts}, "n_rows": len(targets)}
+    finished.clear()
+    return config, data
+
+
+ADVERSARIAL_TRAININGS = {"None": [], "EAD (L1 rule)": ["EAD (L1 rule)"], "C&W (L2)": ["C&W (L2)"],
+                         "EAD + C&W": ["EAD (L1 rule)", "C&W (L2)"], "EAD (EN rule)": ["EAD (EN rule)"]}
+
+
+@experiment("ead-table-14")
+def ead_table_14(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """EAD's Table 14 on MNIST: adversarial training with C&W and EAD examples, then every attack on every network.
+
+    Training examples are crafted on the undefended network from ``n_train_images``
+    training images toward all other classes, label-corrected, and added to the training
+    set; each network, the null one included, is then trained with the same recipe. At
+    the larger profiles every network is trained afresh on the full set for C&W's 50
+    epochs. At the quick profile, so that the whole experiment runs in minutes on a CPU,
+    each network instead continues from the shipped undefended one for one epoch on a
+    subset of the training set. Crafted chunks and training checkpoints are kept (except
+    at quick), so an interrupted run resumes.
+    """
+    from ead_tutorial.data import data_dir, load_mnist, sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+    from ead_tutorial.models import CWMnistNet, TrainConfig, accuracy, pretrained
+    from ead_tutorial.models.adversarial import craft_training_examples, train_adversarial
+
+    config = {"attacker": "mnist", "seed": 0, "beta": 1e-3,
+              "n_train_images": pick(quick=5, standard=100, paper=1000, profile=profile),
+              "train_subset": pick(quick=5000, standard=60000, paper=60000, profile=profile),
+              "epochs": pick(quick=1, standard=50, paper=50, profile=profile),
+              "start": pick(quick="the undefended network", standard="afresh", paper="afresh", profile=profile),
+              "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
+              "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile),
+              "trainings": ADVERSARIAL_TRAININGS}
+    keep = profile != "quick"
+    work = data_dir() / "work" / "ead-table-14" / profile if keep else None
+    finished = Checkpoint("ead-table-14", profile, config, enabled=keep)
+    x_train, y_train = load_mnist("train", verbose=False)
+    x_test, y_test = load_mnist("test", verbose=False)
+    order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(config["seed"]))
+    subset = order[: config["train_subset"]]
+    x_train, y_train = x_train[subset], y_train[subset]
+
+    # 1. Label-corrected examples, crafted on the undefended network from the first n_train_images of the subset.
+    attacker = pretrained(config["attacker"])
+    crafted = {}
+    for name in ("EAD (L1 rule)", "C&W (L2)", "EAD (EN rule)"):
+        def attack(model, images, targets, true_labels, name=name):
+            run, _ = cw_and_ead(model, images, targets, profile, beta=config["beta"], true_labels=true_labels)[name]
+            return run()
+
+        crafted[name] = craft_training_examples(
+            attacker, x_train[: config["n_train_images"]], y_train[: config["n_train_images"]], attack,
+            chunk=50, checkpoint_dir=work / "examples" / name if keep else None, progress=keep)
+
+    # 2. One network per training set, trained afresh; 3. every attack on every network.
+    recipe = TrainConfig(epochs=config["epochs"], seed=config["seed"])
+    make_model = CWMnistNet if config["start"] == "afresh" else (lambda: pretrained(config["attacker"], device="cpu"))
+    for training, sources in tqdm(config["trainings"].items(), desc="Table 14 networks", disable=not keep):
+        if f"{training} / accuracy" not in finished:
+            model, _ = train_adversarial(make_model, x_train, y_train, [crafted[source] for source in sources], recipe,
+                                         checkpoint_dir=work / "networks" / training if keep else None,
+                                         progress=keep)
+            finished[f"{training} / accuracy"] = {"test accuracy": accuracy(model, x_test, y_test),
+                                                  "added examples": sum(len(crafted[s][1]) for s in sources)}
+        else:
+            model = None
+        for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)"):
+            key = f"{training} / {attack}"
+            if key in finished:
+                continue
+            if model is None:  # resumed after training finished: reload the trained network from its checkpoint
+                model, _ = train_adversarial(make_model, x_train, y_train, [crafted[s] for s in sources], recipe,
+                                             checkpoint_dir=work / "networks" / training, progress=False)
+            model = model.to(device()).eval()
+            x, y = sample_correct(model, config["n_images"], seed=config["seed"])
+            images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+            run, by = cw_and_ead(model, images, targets, profile, beta=config["beta"],
+                                 true_labels=y.to(device())[index])[attack]
+            finished[key] = timed_summary(run, by, config["seed"])
+    data = {"networks": {training: finished[f"{training} / accuracy"] for training in config["trainings"]},
+            "results": {training: {attack: finished[f"{training} / {attack}"]
+                                   for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
+                        for training in config["trainings"]}}
     finished.clear()
     return config, data
 
