@@ -323,11 +323,11 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     paper's eps search. A transfer succeeds when the student predicts the target.
     """
     from ead_tutorial.attacks import smallest_eps
-    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.data import predict, sample_correct, with_all_targets
     from ead_tutorial.devices import device
+    from ead_tutorial.metrics import success_rate
     from ead_tutorial.models import pretrained
     from ead_tutorial.models.distill import weights_name
-    from ead_tutorial.metrics import success_rate
     from ead_tutorial.transfer import transfer_cases, transfer_success
 
     config = {"source": "mnist", "judge": weights_name(100), "seed": 0, "beta": 1e-3,

@@ -29,6 +29,15 @@ WEIGHTS: dict[str, Weights] = {
     "mnist": Weights(architecture="mnist", file="mnist.pt",
                      sha256="3d0da37f230eaf9d64e99552f79cdc1207f60203254897b1035038e68fd5fdf4",
                      command="python -m ead_tutorial.models.train mnist"),
+    "mnist-distilled-T100": Weights(architecture="mnist", file="mnist-distilled-T100.pt",
+                                    sha256="800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17",
+                                    command="python -m ead_tutorial.models.distill --temperature 100"),
+    "mnist-distilled-T10": Weights(architecture="mnist", file="mnist-distilled-T10.pt",
+                                   sha256="c843c64cb911bb3cf961112c950c08f44f7ef876bec9fdb65c5611a82552f099",
+                                   command="python -m ead_tutorial.models.distill --temperature 10 --epochs 10"),
+    "mnist-distilled-T1": Weights(architecture="mnist", file="mnist-distilled-T1.pt",
+                                  sha256="ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583",
+                                  command="python -m ead_tutorial.models.distill --temperature 1 --epochs 5"),
 }
 
 
