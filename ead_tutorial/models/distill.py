@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ead_tutorial import __version__
 from ead_tutorial.devices import describe_hardware
+from ead_tutorial.models.pretrained import DISTILLED_PREFIX
 from ead_tutorial.models.train import TrainConfig, accuracy, train_classifier
 
 
@@ -96,7 +97,7 @@ def distill(make_model, x: torch.Tensor, y: torch.Tensor, temperature: float, co
 
 def weights_name(temperature: float) -> str:
     """The shipped name of the student distilled at ``temperature``, e.g. ``mnist-distilled-T100``."""
-    return f"mnist-distilled-T{temperature:g}"
+    return f"{DISTILLED_PREFIX}{temperature:g}"
 
 
 def main(argv: list[str] | None = None) -> None:
