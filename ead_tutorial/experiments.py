@@ -325,10 +325,10 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     from ead_tutorial.attacks import smallest_eps
     from ead_tutorial.data import predict, sample_correct, with_all_targets
     from ead_tutorial.devices import device
-    from ead_tutorial.metrics import success_rate
+    from ead_tutorial.metrics import case_table, success_rate
     from ead_tutorial.models import pretrained
     from ead_tutorial.models.distill import weights_name
-    from ead_tutorial.transfer import transfer_cases, transfer_success
+    from ead_tutorial.transfer import transfer_success
 
     config = {"source": "mnist", "judge": weights_name(100), "seed": 0, "beta": 1e-3,
               "kappas": TRANSFER_KAPPAS[check_profile(profile)],
@@ -359,10 +359,11 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         run, by = parts[key]
         started = time.perf_counter()
         result = run()
-        cases = transfer_cases(result, judge, by=by, seed=config["seed"])
+        transferred = transfer_success(result, judge)
+        cases = case_table(transferred, result.norms, by=by, seed=config["seed"])
         finished[key] = {"transfer": {case: {metric: float(cases.loc[case, metric]) for metric in cases.columns}
                                       for case in cases.index},
-                         "transfer ASR, all rows": success_rate(transfer_success(result, judge)),
+                         "transfer ASR, all rows": success_rate(transferred),
                          "source ASR": result.success_rate, "seconds": time.perf_counter() - started}
     data = {"results": {key: finished[key] for key in parts}, "n_rows": len(targets)}
     finished.clear()

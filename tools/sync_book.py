@@ -1,6 +1,7 @@
 """Keep the book's generated files in step with their sources.
 
     python tools/sync_book.py           # rewrite Colab cells and .ipynb twins
+    python tools/sync_book.py book/ead/shrinkage.md   # only the chapters named
     python tools/sync_book.py --check   # report what is out of date, change nothing
 
 - Every chapter's first code cell (tagged ``colab-install``) installs the package
@@ -87,9 +88,11 @@ def rewrite_colab_cell(source: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if anything is stale")
+    parser.add_argument("chapters", nargs="*", type=Path, help="chapter .md files (default: every chapter)")
     args = parser.parse_args(argv)
     stale = []
-    for source in chapters():
+    selected = [path.resolve() for path in args.chapters] or chapters()
+    for source in selected:
         if args.check:
             if not twin_is_current(source):
                 stale.append(str(source.relative_to(ROOT)))
