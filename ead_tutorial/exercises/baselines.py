@@ -5,19 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from ead_tutorial.exercises.checking import exercise, expect, expect_close
-
-
-def _tiny_classifier(seed: int, side: int = 5, classes: int = 10) -> nn.Module:
-    """A small seeded classifier of 1 x side x side images, in evaluation mode (stands in for the C&W net)."""
-    generator = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(side * side, 16), nn.ReLU(), nn.Linear(16, classes))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-    return model.eval()
+from ead_tutorial.exercises.hidden_inputs import tiny_classifier
 
 
 @exercise("fgm_direction", chapter="baselines/fast_gradient")
@@ -89,7 +79,7 @@ def _steepest_l1_ifgm(steepest_l1_ifgm) -> None:
     """``steepest_l1_ifgm(model, x0, target, eps, k, steps=10)``: targeted I-FGM whose steps go to the k steepest pixels."""
     expect(callable(steepest_l1_ifgm), "pass your function itself, e.g. check_steepest_l1_ifgm(steepest_l1_ifgm)")
     generator = torch.Generator().manual_seed(23)
-    model = _tiny_classifier(23)
+    model = tiny_classifier(23, side=5)
     x0 = (torch.rand(4, 1, 5, 5, generator=generator) > 0.6).float()  # black and white pixels: the box binds
     with torch.no_grad():
         target = (model(x0).argmax(1) + 1 + torch.randint(9, (4,), generator=generator)) % 10

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
 from ead_tutorial.exercises.checking import exercise, expect, expect_close
+from ead_tutorial.exercises.hidden_inputs import one_thread
 
 
 def _hidden_logits(seed: int, rows: int = 64, scale: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,17 +243,6 @@ def _batched_search_update(batched_search_update) -> None:
 _CACHE: dict = {}  # hidden references that cost an attack: computed once per session
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Small attacks on a CPU run fastest on one thread, and much faster than several on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _few_rows(n: int):
     from ead_tutorial.data import sample_correct
     from ead_tutorial.models import pretrained
@@ -272,7 +261,7 @@ _SMALL_C_GRID = [0.3, 3.0, 10.0]
 def _smallest_successful_c(smallest_successful_c) -> None:
     """``smallest_successful_c(model, images, targets, c_grid, **attack)``: per row, the least c of the grid at which
     ``cw_l2`` with that c fixed (one round) succeeds; inf where none does."""
-    with _one_thread():
+    with one_thread():
         _smallest_successful_c_tests(smallest_successful_c)
 
 
@@ -383,7 +372,7 @@ _CELL_BUDGET = dict(steps=20, lr=0.05, search_steps=2, initial_c=1.0)
 @exercise("table_iii_cell", chapter="cw/table_iii")
 def _table_iii_cell(table_iii_cell) -> None:
     """``table_iii_cell(model, images, labels, objective, box, **budget)``: one cell of Table III (best, average)."""
-    with _one_thread():
+    with one_thread():
         _table_iii_cell_tests(table_iii_cell)
 
 

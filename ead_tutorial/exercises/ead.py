@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
 
 from ead_tutorial.exercises.checking import exercise, expect, expect_close
-
-
-def _tiny_model(seed: int, pixels: int = 36, classes: int = 10) -> torch.nn.Module:
-    """A small linear classifier on 1 x 6 x 6 images: fast enough for hidden tests of attack code."""
-    generator = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(pixels, classes))
-    with torch.no_grad():  # seeded without touching the global random state
-        model[1].weight.copy_(torch.randn(classes, pixels, generator=generator))
-        model[1].bias.copy_(torch.randn(classes, generator=generator))
-    return model.eval()
-
-
-@contextmanager
-def _one_thread():
-    """Run a small attack on one CPU thread: on a tiny model, more threads only add overhead."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from ead_tutorial.exercises.hidden_inputs import one_thread, tiny_classifier
 
 
 def _rows_targets(model: torch.nn.Module, rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,7 +141,7 @@ def _smooth_part_gradient(smooth_part_gradient) -> None:
 
     expect(callable(smooth_part_gradient),
            "pass your function itself, e.g. check_smooth_part_gradient(smooth_part_gradient)")
-    model = _tiny_model(15)  # a linear classifier: the check needs gradients, not a trained network
+    model = tiny_classifier(15, hidden=None)  # a linear classifier: the check needs gradients, not a trained network
     x0, targets = _rows_targets(model, 4, seed=15)
     y = (x0 + 0.2 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(16))).clamp(0, 1)
 
@@ -173,7 +151,7 @@ def _smooth_part_gradient(smooth_part_gradient) -> None:
         return torch.autograd.grad(g.sum(), slack)[0]
 
     zero = torch.zeros(4)
-    with _one_thread():
+    with one_thread():
         answer = smooth_part_gradient(model, y.clone(), x0.clone(), targets.clone(), zero)
         expect_close(answer, reference(zero), "wrong at c = 0, where g is the squared distance ||y - x0||_2^2 "
                                               "alone: what is its gradient?", rtol=1e-4, atol=1e-5)
@@ -285,11 +263,11 @@ def _l1_by_beta(l1_by_beta) -> None:
     from ead_tutorial.attacks import ead
 
     expect(callable(l1_by_beta), "pass your function itself, e.g. check_l1_by_beta(l1_by_beta)")
-    model = _tiny_model(20)
+    model = tiny_classifier(20, hidden=None)
     images, targets = _rows_targets(model, 8, seed=20)
     runs = (([1e-3, 0.05, 0.1], dict(search_steps=2, steps=20, initial_c=0.5)),
             ([1e-2, 5e-2], dict(search_steps=2, steps=20, initial_c=1.0, rule="l1")))
-    with _one_thread():
+    with one_thread():
         for betas, budget in runs:
             answer = l1_by_beta(model, images.clone(), targets.clone(), betas, **budget)
             results = [ead(model, images, targets, beta=beta, **budget) for beta in betas]
@@ -334,9 +312,9 @@ def _pixels_changed_ratio(pixels_changed_ratio) -> None:
 
     expect(callable(pixels_changed_ratio),
            "pass your function itself, e.g. check_pixels_changed_ratio(pixels_changed_ratio)")
-    model = _tiny_model(22)
+    model = tiny_classifier(22, hidden=None)
     images, targets = _rows_targets(model, 10, seed=22)
-    with _one_thread():
+    with one_thread():
         for beta, budget in ((0.05, dict(search_steps=2, steps=20, initial_c=0.5)),
                              (0.02, dict(search_steps=1, steps=20, initial_c=2.0))):
             answer = pixels_changed_ratio(model, images.clone(), targets.clone(), beta, **budget)

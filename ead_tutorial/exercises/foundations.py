@@ -6,16 +6,7 @@ import torch
 from torch import nn
 
 from ead_tutorial.exercises.checking import exercise, expect, expect_close
-
-
-def _tiny_classifier(seed: int, side: int = 6, classes: int = 10) -> nn.Module:
-    """A small seeded classifier of 1 x side x side images, in evaluation mode (stands in for the C&W net)."""
-    generator = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(side * side, 16), nn.ReLU(), nn.Linear(16, classes))
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-    return model.eval()
+from ead_tutorial.exercises.hidden_inputs import tiny_classifier
 
 
 def _predicted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -58,7 +49,7 @@ def _is_adversarial_example(is_adversarial_example) -> None:
     expect(callable(is_adversarial_example),
            "pass your function itself, e.g. check_is_adversarial_example(is_adversarial_example)")
     generator = torch.Generator().manual_seed(5)
-    model = _tiny_classifier(5)
+    model = tiny_classifier(5)
     x = torch.rand(16, 1, 6, 6, generator=generator)
     x[0, 0, 0, 0], x[1, 0, 2, 3], x[8, 0, 5, 5], x[9, 0, 1, 1] = 1.02, -0.01, 1.5, -0.3  # outside the box
     predicted = _predicted(model, x)
@@ -88,7 +79,7 @@ def _classifier_accuracy(classifier_accuracy) -> None:
 
     expect(callable(classifier_accuracy), "pass your function itself, e.g. check_classifier_accuracy(classifier_accuracy)")
     generator = torch.Generator().manual_seed(7)
-    model = _tiny_classifier(7)
+    model = tiny_classifier(7)
     for n, share_wrong in ((50, 0.3), (7, 0.0), (12, 1.0)):
         x = torch.rand(n, 1, 6, 6, generator=generator)
         predicted = _predicted(model, x)
@@ -105,7 +96,7 @@ def _sample_correct_rows(sample_correct_rows) -> None:
     """``sample_correct_rows(model, x, y, n, seed)`` returns the first n correctly classified rows, in a seeded random order."""
     expect(callable(sample_correct_rows), "pass your function itself, e.g. check_sample_correct_rows(sample_correct_rows)")
     generator = torch.Generator().manual_seed(11)
-    model = _tiny_classifier(11)
+    model = tiny_classifier(11)
     x = torch.rand(40, 1, 6, 6, generator=generator)
     predicted = _predicted(model, x)
     y = torch.where(torch.rand(40, generator=generator) < 0.5, predicted, (predicted + 3) % 10)
