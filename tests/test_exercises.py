@@ -99,3 +99,9 @@ def test_the_instructors_page_lists_every_exercise():
         registered.setdefault(exercise.chapter, []).append(exercise.name)
     assert {c: sorted(n) for c, n in listed.items()} == {c: sorted(n) for c, n in registered.items()}, (
         "update the table of exercises in book/instructors.md")
+
+
+@pytest.mark.parametrize("name", sorted(EXERCISES))
+def test_a_result_instead_of_a_function_gets_a_hint(name, capsys):
+    outcome = EXERCISES[name].check(0.5)
+    assert not outcome.passed and f"pass your function itself, e.g. check_{name}(" in outcome.message

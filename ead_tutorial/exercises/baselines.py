@@ -15,7 +15,6 @@ def _fgm_direction(fgm_direction) -> None:
     """``fgm_direction(gradient, norm)`` is the FGM direction of each row, of length 1 in ``norm`` (0 for a zero gradient)."""
     from ead_tutorial.attacks.fgm import unit_direction
 
-    expect(callable(fgm_direction), "pass your function itself, e.g. check_fgm_direction(fgm_direction)")
     generator = torch.Generator().manual_seed(17)
     gradient = torch.randn(4, 1, 5, 5, generator=generator) * torch.tensor([1.0, 1e-3, 1.0, 50.0]).view(-1, 1, 1, 1)
     gradient[2] = 0.0  # a row where the loss is flat
@@ -39,7 +38,6 @@ def _ifgm_clip(ifgm_clip) -> None:
     """``ifgm_clip(x, x0, eps, norm)`` pulls x into the eps-ball around x0 (nearest point, "linf" or "l2"), then into [0, 1]."""
     from ead_tutorial.attacks.fgm import project_to_ball
 
-    expect(callable(ifgm_clip), "pass your function itself, e.g. check_ifgm_clip(ifgm_clip)")
     generator = torch.Generator().manual_seed(19)
     x0 = (torch.rand(6, 1, 5, 5, generator=generator) > 0.5).float() * 0.9 + 0.05  # near black or white, as in MNIST
     scale = torch.tensor([0.01, 0.5, 0.02, 1.0, 0.3, 0.05]).view(-1, 1, 1, 1)
@@ -77,7 +75,6 @@ def _steepest_l1_reference(model, x0, target, eps, k, steps):
 @exercise("steepest_l1_ifgm", chapter="baselines/fast_gradient")
 def _steepest_l1_ifgm(steepest_l1_ifgm) -> None:
     """``steepest_l1_ifgm(model, x0, target, eps, k, steps=10)``: targeted I-FGM whose steps go to the k steepest pixels."""
-    expect(callable(steepest_l1_ifgm), "pass your function itself, e.g. check_steepest_l1_ifgm(steepest_l1_ifgm)")
     generator = torch.Generator().manual_seed(23)
     model = tiny_classifier(23, side=5)
     x0 = (torch.rand(4, 1, 5, 5, generator=generator) > 0.6).float()  # black and white pixels: the box binds
@@ -104,7 +101,6 @@ def _summarise_attack(summarise_attack) -> None:
     """``summarise_attack(success, norms)`` returns the ASR (percent) and each norm's mean over the successful rows."""
     from ead_tutorial.metrics import success_rate
 
-    expect(callable(summarise_attack), "pass your function itself, e.g. check_summarise_attack(summarise_attack)")
     generator = torch.Generator().manual_seed(29)
     for n, share in ((18, 0.6), (9, 0.0), (5, 1.0)):
         success = torch.rand(n, generator=generator) < share
@@ -130,7 +126,6 @@ def _all_attacks_best_worst(all_attacks_best_worst) -> None:
     """``all_attacks_best_worst(success, distortion, targets_per_image)``: the EAD paper's best and worst case (ASR, mean distortion)."""
     from ead_tutorial.metrics import case_table
 
-    expect(callable(all_attacks_best_worst), "pass your function itself, e.g. check_all_attacks_best_worst(all_attacks_best_worst)")
     generator = torch.Generator().manual_seed(31)
     for n_images, per_image, share in ((6, 9, 0.7), (4, 3, 0.5), (3, 9, 1.0)):
         success = torch.rand(n_images, per_image, generator=generator) < share

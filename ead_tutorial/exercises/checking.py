@@ -4,9 +4,9 @@ An exercise is written as a function that takes the student's answer and raises
 :class:`Hint` (most simply through :func:`expect` or :func:`expect_close`) when the
 answer is wrong. :func:`exercise` turns it into the public ``check_<name>`` function:
 
->>> @exercise("median_shrink", chapter="ead/shrinkage")
+>>> @exercise("square", chapter="intro")
 ... def _(answer):
-...     expect(callable(answer), "pass your function itself, not its result")
+...     expect_close(answer(0.5), 0.25, "square the input")
 
 A check never raises for a wrong or unfinished answer; it prints what it found and
 returns an :class:`Outcome` that is true only when every test passed. It never prints
@@ -117,6 +117,9 @@ def exercise(name: str, *, chapter: str, tests: int | None = None) -> Callable[[
             if answer is None or answer is Ellipsis:
                 return _report(name, False, f"✗ {name}: no answer yet. Write your answer in the cell above, "
                                             "run it, then run this check again.")
+            if not callable(answer):  # every answer is a function, which the hidden tests call
+                return _report(name, False, f"✗ {name}: not yet. Hint: pass your function itself, e.g. "
+                                            f"check_{name}(my_function), not its result.")
             try:
                 hidden_tests(answer)
             except NotImplementedError:

@@ -35,7 +35,6 @@ def _my_f6(my_f6) -> None:
     """``my_f6(z, t, kappa, targeted)``: f6 on logits with the floor -kappa, targeted and untargeted (EAD eq. 6)."""
     from ead_tutorial.objectives import f6, succeeded
 
-    expect(callable(my_f6), "pass your function itself, e.g. check_my_f6(my_f6)")
     z, labels = _hidden_logits(6)
     first = my_f6(z.clone(), labels.clone(), kappa=0.0, targeted=True)
     _expect_vector(first, len(z), "targeted, kappa = 0")
@@ -71,7 +70,6 @@ def _my_f1(my_f1) -> None:
     """``my_f1(z, t)``: the corrected targeted f1 = -log2 F_t - 1, finite even for very confident logits."""
     from ead_tutorial.objectives import f1
 
-    expect(callable(my_f1), "pass your function itself, e.g. check_my_f1(my_f1)")
     z, t = _hidden_logits(1)
     answer = my_f1(z.clone(), t.clone())
     _expect_vector(answer, len(z), "f1")
@@ -104,7 +102,6 @@ def _my_f7(my_f7) -> None:
     """``my_f7(z, t, kappa)``: the targeted f7 = softplus(max_{i != t} Z_i - Z_t + kappa) - log 2, on logits."""
     from ead_tutorial.objectives import f7
 
-    expect(callable(my_f7), "pass your function itself, e.g. check_my_f7(my_f7)")
     z, t = _hidden_logits(7)
     answer = my_f7(z.clone(), t.clone(), kappa=0.0)
     _expect_vector(answer, len(z), "f7")
@@ -137,7 +134,6 @@ def _tanh_encode(tanh_encode) -> None:
     """``tanh_encode(x, shrink)``: w = atanh((2x - 1)(1 - shrink)), finite at x = 0 and 1, any shape."""
     from ead_tutorial.box import ATANH_SHRINK, TanhBox
 
-    expect(callable(tanh_encode), "pass your function itself, e.g. check_tanh_encode(tanh_encode)")
     levels = torch.arange(256) / 255
     answer = tanh_encode(levels.clone(), shrink=ATANH_SHRINK)
     expect(isinstance(answer, torch.Tensor) and answer.shape == levels.shape,
@@ -169,8 +165,6 @@ def _box_variable_gradient(box_variable_gradient) -> None:
     """``box_variable_gradient(box, w, grad_x)``: dL/dw from dL/dx by the chain rule, for the three encodings."""
     from ead_tutorial.box import get_box
 
-    expect(callable(box_variable_gradient),
-           "pass your function itself, e.g. check_box_variable_gradient(box_variable_gradient)")
     generator = torch.Generator().manual_seed(5)
     shape = (2, 1, 6, 6)
     grad_x = torch.randn(shape, generator=generator)
@@ -205,8 +199,6 @@ def _batched_search_update(batched_search_update) -> None:
     from ead_tutorial.attacks import ConstantSearch
     from ead_tutorial.attacks.search import UNBOUNDED
 
-    expect(callable(batched_search_update),
-           "pass your function itself, e.g. check_batched_search_update(batched_search_update)")
     rows, rounds = 12, 8
     outcomes = torch.rand(rounds, rows, generator=torch.Generator().manual_seed(12)) < 0.4
     for growth in (10.0, 4.0):
@@ -268,8 +260,6 @@ def _smallest_successful_c(smallest_successful_c) -> None:
 def _smallest_successful_c_tests(smallest_successful_c) -> None:
     from ead_tutorial.attacks import cw_l2
 
-    expect(callable(smallest_successful_c),
-           "pass your function itself, e.g. check_smallest_successful_c(smallest_successful_c)")
     model, x, y = _few_rows(4)
     targets = (y + 1) % 10
     answer = smallest_successful_c(model, x.clone(), targets.clone(), list(_SMALL_C_GRID), **_SMALL_C_BUDGET)
@@ -304,8 +294,6 @@ def _table_iii_worst_case(table_iii_worst_case) -> None:
     """``table_iii_worst_case(success, l2, targets_per_image)``: the worst case's success (%) and mean L2."""
     from ead_tutorial.metrics import case_table
 
-    expect(callable(table_iii_worst_case),
-           "pass your function itself, e.g. check_table_iii_worst_case(table_iii_worst_case)")
     generator = torch.Generator().manual_seed(3)
     n_images, per_image = 8, 9
     success = torch.rand(n_images * per_image, generator=generator) < 0.9
@@ -340,7 +328,6 @@ def _uses_kappa(uses_kappa) -> None:
     """``uses_kappa(objective)``: whether the objective's values change with kappa on some logits."""
     from ead_tutorial.objectives import OBJECTIVES, f6
 
-    expect(callable(uses_kappa), "pass your function itself, e.g. check_uses_kappa(uses_kappa)")
     first = uses_kappa(OBJECTIVES["f6"])
 
     def disguised_user(logits, labels, kappa=0.0, targeted=True):
@@ -380,7 +367,6 @@ def _table_iii_cell_tests(table_iii_cell) -> None:
     from ead_tutorial.attacks import cw_l2
     from ead_tutorial.data import with_all_targets
 
-    expect(callable(table_iii_cell), "pass your function itself, e.g. check_table_iii_cell(table_iii_cell)")
     model, x, y = _few_rows(1)
     answer = table_iii_cell(model, x.clone(), y.clone(), "f6", "projected", **_CELL_BUDGET)
     expect(isinstance(answer, dict) and {"best", "average"} <= set(answer),

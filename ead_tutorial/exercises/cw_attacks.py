@@ -95,7 +95,6 @@ def _discretize_rounding_breaks(rounding_breaks) -> None:
     from ead_tutorial.discretize import round_to_pixels
     from ead_tutorial.objectives import succeeded
 
-    expect(callable(rounding_breaks), "pass your function itself, e.g. check_discretize_rounding_breaks(rounding_breaks)")
     model = _mnist_model()
     for kappa in KAPPAS:
         past, short, targets = _near_boundary(kappa)
@@ -124,7 +123,6 @@ def _discretize_repair_step(repair_step) -> None:
     from ead_tutorial.discretize import repair_rounding, round_to_pixels
     from ead_tutorial.objectives import f6, succeeded
 
-    expect(callable(repair_step), "pass your function itself, e.g. check_discretize_repair_step(repair_step)")
     cases = []
     for kappa in KAPPAS:
         past, _, targets = _near_boundary(kappa)
@@ -168,7 +166,6 @@ def _l2_attack_loss(l2_attack_loss) -> None:
     from ead_tutorial.box import get_box
     from ead_tutorial.objectives import f6
 
-    expect(callable(l2_attack_loss), "pass your function itself, e.g. check_l2_attack_loss(l2_attack_loss)")
     generator = torch.Generator().manual_seed(2)
     model = _tiny_model(generator, 16)
     x0 = torch.rand(6, 1, 4, 4, generator=generator)
@@ -195,7 +192,6 @@ def _l2_keep_best(keep_best) -> None:
     """``keep_best(best_l2, best_x, x, l2, success)`` updates each row's best successful example so far."""
     from ead_tutorial.attacks.search import BestSoFar
 
-    expect(callable(keep_best), "pass your function itself, e.g. check_l2_keep_best(keep_best)")
     generator = torch.Generator().manual_seed(3)
     rows = 8
     best_x = torch.rand(rows, 1, 5, 5, generator=generator)
@@ -224,7 +220,6 @@ def _l0_pixel_scores(scores_of) -> None:
     """``pixel_scores(delta, grad)`` gives each pixel the corrected elimination score |sum over channels of g * delta|."""
     from ead_tutorial.attacks.cw_l0 import pixel_scores
 
-    expect(callable(scores_of), "pass your function itself, e.g. check_l0_pixel_scores(my_pixel_scores)")
     generator = torch.Generator().manual_seed(4)
     for channels in (1, 3):
         delta = torch.randn(3, channels, 6, 6, generator=generator) * 0.2
@@ -246,7 +241,6 @@ def _l0_shrink_allowed(shrink_allowed) -> None:
     """``shrink_allowed(allowed, delta, scores)`` takes one round's pixels out of the allowed set."""
     from ead_tutorial.attacks.cw_l0 import NEGLIGIBLE, pixel_scores, pixels_to_remove
 
-    expect(callable(shrink_allowed), "pass your function itself, e.g. check_l0_shrink_allowed(shrink_allowed)")
     generator = torch.Generator().manual_seed(5)
     for channels in (1, 3):
         rows = 4
@@ -286,7 +280,6 @@ def _linf_tau_penalty(penalty) -> None:
     """``tau_penalty(delta, tau)`` is sum_i (|delta_i| - tau)^+ per row, without a loop over rows."""
     from ead_tutorial.attacks.cw_linf import tau_penalty
 
-    expect(callable(penalty), "pass your function itself, e.g. check_linf_tau_penalty(my_penalty)")
     generator = torch.Generator().manual_seed(6)
     for shape in ((5, 1, 4, 4), (7, 7), (3, 2, 5)):
         delta = (torch.rand(shape, generator=generator) * 2 - 1) * 0.6
@@ -305,7 +298,6 @@ def _linf_tau_penalty(penalty) -> None:
 @exercise("linf_next_tau", chapter="cw/linf_attack")
 def _linf_next_tau(next_tau) -> None:
     """``next_tau(tau, delta, tau_factor)`` is the threshold of the next round after a solved one."""
-    expect(callable(next_tau), "pass your function itself, e.g. check_linf_next_tau(next_tau)")
     generator = torch.Generator().manual_seed(7)
     delta = (torch.rand(6, 1, 5, 5, generator=generator) * 2 - 1) * 0.3
     delta[1] = -delta[1].abs()  # a row whose largest change is a darkening
@@ -330,7 +322,6 @@ def _linf_round_solved(round_solved) -> None:
     """``round_solved(logits, delta, targets, tau, kappa)`` says which rows' current iterate ends their round."""
     from ead_tutorial.objectives import succeeded
 
-    expect(callable(round_solved), "pass your function itself, e.g. check_linf_round_solved(round_solved)")
     generator = torch.Generator().manual_seed(8)
     rows = 12
     logits = torch.randn(rows, 10, generator=generator) * 2

@@ -61,7 +61,6 @@ def _stable_distillation_loss(answer) -> None:
     finite even where softmax(Z / T) rounds to 0 or 1."""
     from ead_tutorial.models import distillation_loss
 
-    expect(callable(answer), "pass your function itself, e.g. check_stable_distillation_loss(stable_distillation_loss)")
     generator = torch.Generator().manual_seed(11)
     logits = torch.randn(5, 10, generator=generator) * 3
     soft = (torch.randn(5, 10, generator=generator) * 2).softmax(1)
@@ -93,7 +92,6 @@ def _saturated_share(answer) -> None:
     the network's float32, is exactly 1.0."""
     from ead_tutorial.models import pretrained
 
-    expect(callable(answer), "pass your function itself, e.g. check_saturated_share(saturated_share)")
     undefended = pretrained("mnist")
     images, _ = _test_images(40, seed=5)
     networks = {"the undefended network": undefended,
@@ -123,7 +121,6 @@ def _no_gradient_rows(answer) -> None:
     respect to the logits is exactly zero in every entry, or not finite in some entry."""
     from ead_tutorial.objectives import OBJECTIVES
 
-    expect(callable(answer), "pass your function itself, e.g. check_no_gradient_rows(no_gradient_rows)")
     generator = torch.Generator().manual_seed(21)
     base = torch.randn(6, 10, generator=generator)
     targets = _other_classes(base.argmax(1), generator)
@@ -151,7 +148,6 @@ def _soften_objective(answer) -> None:
     ``(logits, labels, kappa=0.0, targeted=True)`` that applies ``objective`` to the logits divided by T."""
     from ead_tutorial.objectives import OBJECTIVES
 
-    expect(callable(answer), "pass your function itself, e.g. check_soften_objective(soften_objective)")
     generator = torch.Generator().manual_seed(31)
     softened = answer(OBJECTIVES["f2"], 1.0)
     expect(callable(softened), "soften_objective must return a function: the softened objective")
@@ -201,7 +197,6 @@ def _judged_transfer(answer) -> None:
     from ead_tutorial.models import pretrained
     from ead_tutorial.transfer import transfer_success
 
-    expect(callable(answer), "pass your function itself, e.g. check_judged_transfer(judged_transfer)")
     generator = torch.Generator().manual_seed(41)
     images, truth = _test_images(24, seed=41)
     # Stand-ins for examples: clean test images, so the judge mostly predicts their class. A row "reaches" its
@@ -234,7 +229,6 @@ def _best_and_worst_case(answer) -> None:
     (NaN when there are none)."""
     from ead_tutorial.metrics import case_table
 
-    expect(callable(answer), "pass your function itself, e.g. check_best_and_worst_case(best_and_worst_case)")
     generator = torch.Generator().manual_seed(51)
     trials = []
     for n_images, k, p in ((6, 9, 0.6), (5, 4, 0.85), (4, 3, 0.2)):
@@ -279,7 +273,6 @@ def _label_correct(answer) -> None:
     of an AttackResult, in order, each with the true label of its image."""
     from ead_tutorial.models.adversarial import label_corrected
 
-    expect(callable(answer), "pass your function itself, e.g. check_label_correct(label_correct)")
     generator = torch.Generator().manual_seed(61)
     truth = torch.randint(10, (12,), generator=generator)
     targets = _other_classes(truth, generator)
@@ -326,7 +319,6 @@ def _augmented_training_set(answer) -> None:
     from ead_tutorial.models import pretrained
     from ead_tutorial.models.adversarial import label_corrected
 
-    expect(callable(answer), "pass your function itself, e.g. check_augmented_training_set(augmented_training_set)")
     model = pretrained("mnist")
     generator = torch.Generator().manual_seed(71)
     for n in (3, 1):

@@ -25,7 +25,6 @@ def _en_distortion(en_distortion) -> None:
     """``en_distortion(delta, beta)``: beta ||delta||_1 + ||delta||_2^2 per row; beta a number or one per row."""
     from ead_tutorial.attacks.ead import elastic_net
 
-    expect(callable(en_distortion), "pass your function itself, e.g. check_en_distortion(en_distortion)")
     generator = torch.Generator().manual_seed(11)
     delta = torch.randn(3, 1, 5, 5, generator=generator) * 0.3
     answer = en_distortion(delta.clone(), 0.0)
@@ -45,7 +44,6 @@ def _en_distortion(en_distortion) -> None:
 @exercise("en_soft_threshold", chapter="ead/elastic_net")
 def _en_soft_threshold(en_soft_threshold) -> None:
     """``en_soft_threshold(z, x0, beta)``: move z toward x0 by beta, stopping at x0; no box."""
-    expect(callable(en_soft_threshold), "pass your function itself, e.g. check_en_soft_threshold(en_soft_threshold)")
     generator = torch.Generator().manual_seed(12)
     z = torch.rand(4, 1, 6, 6, generator=generator) * 2.4 - 0.7  # far outside [0, 1] on both sides
     x0 = torch.rand(4, 1, 6, 6, generator=generator)
@@ -70,7 +68,6 @@ def _median_shrink(median_shrink) -> None:
     """``median_shrink(z, x0, beta)`` computes S_beta (eq. 9) with only minimum, maximum and clamp."""
     from ead_tutorial.attacks import shrink
 
-    expect(callable(median_shrink), "pass your function itself, e.g. check_median_shrink(median_shrink)")
     generator = torch.Generator().manual_seed(9)
     z = torch.rand(4, 1, 6, 6, generator=generator) * 1.4 - 0.2   # some iterates lie outside the box
     x0 = torch.rand(4, 1, 6, 6, generator=generator)
@@ -90,7 +87,6 @@ def _exact_prox_step(exact_prox_step) -> None:
     """``exact_prox_step(x, grad, x0, alpha, beta)``: S_{alpha beta}(x - alpha grad), the exact proximal step."""
     from ead_tutorial.attacks import shrink
 
-    expect(callable(exact_prox_step), "pass your function itself, e.g. check_exact_prox_step(exact_prox_step)")
     generator = torch.Generator().manual_seed(13)
     x0 = torch.rand(3, 1, 6, 6, generator=generator)
     x0[x0 < 0.4] = 0.0
@@ -114,7 +110,6 @@ def _unchanged_share(unchanged_share) -> None:
     """``unchanged_share(z, x0, beta)``: per row, the share of coordinates that S_beta leaves exactly at x0."""
     from ead_tutorial.attacks import shrink
 
-    expect(callable(unchanged_share), "pass your function itself, e.g. check_unchanged_share(unchanged_share)")
     generator = torch.Generator().manual_seed(14)
     x0 = torch.rand(5, 1, 8, 8, generator=generator)
     x0[x0 < 0.6] = 0.0  # background, as on MNIST
@@ -139,8 +134,6 @@ def _smooth_part_gradient(smooth_part_gradient) -> None:
     """``smooth_part_gradient(model, y, x0, targets, c)``: the gradient of g = c f6 + ||y - x0||_2^2 at y."""
     from ead_tutorial.objectives import f6
 
-    expect(callable(smooth_part_gradient),
-           "pass your function itself, e.g. check_smooth_part_gradient(smooth_part_gradient)")
     model = tiny_classifier(15, hidden=None)  # a linear classifier: the check needs gradients, not a trained network
     x0, targets = _rows_targets(model, 4, seed=15)
     y = (x0 + 0.2 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(16))).clamp(0, 1)
@@ -166,7 +159,6 @@ def _fista_step(fista_step) -> None:
     """``fista_step(x, y, grad, x0, beta, k, steps, lr)``: one step of Algorithm 1, returning (x^(k+1), y^(k+1))."""
     from ead_tutorial.attacks.ead import momentum, shrink, step_size
 
-    expect(callable(fista_step), "pass your function itself, e.g. check_fista_step(fista_step)")
     generator = torch.Generator().manual_seed(17)
     x0 = torch.rand(3, 1, 6, 6, generator=generator)
     x0[x0 < 0.4] = 0.0
@@ -194,7 +186,6 @@ def _choose_by_rule(choose_by_rule) -> None:
     """``choose_by_rule(iterates, hits, x0, beta, rule)``: each row's successful iterate of least EN or L1."""
     from ead_tutorial.attacks.ead import elastic_net
 
-    expect(callable(choose_by_rule), "pass your function itself, e.g. check_choose_by_rule(choose_by_rule)")
     generator = torch.Generator().manual_seed(18)
     steps, rows = 12, 6
     x0 = torch.rand(rows, 1, 4, 4, generator=generator)
@@ -236,8 +227,6 @@ def _ead_untargeted_loss(ead_untargeted_loss) -> None:
     """``ead_untargeted_loss(logits, true_labels, kappa)``: EAD eq. (6), max(Z_t0 - max_{i != t0} Z_i, -kappa)."""
     from ead_tutorial.objectives import f6
 
-    expect(callable(ead_untargeted_loss),
-           "pass your function itself, e.g. check_ead_untargeted_loss(ead_untargeted_loss)")
     generator = torch.Generator().manual_seed(19)
     logits = torch.randn(8, 10, generator=generator) * 3
     labels = torch.randint(0, 10, (8,), generator=generator)
@@ -262,7 +251,6 @@ def _l1_by_beta(l1_by_beta) -> None:
     """``l1_by_beta(model, images, targets, betas, **budget)``: per beta, EAD's mean L1 over its successful rows."""
     from ead_tutorial.attacks import ead
 
-    expect(callable(l1_by_beta), "pass your function itself, e.g. check_l1_by_beta(l1_by_beta)")
     model = tiny_classifier(20, hidden=None)
     images, targets = _rows_targets(model, 8, seed=20)
     runs = (([1e-3, 0.05, 0.1], dict(search_steps=2, steps=20, initial_c=0.5)),
@@ -284,7 +272,6 @@ def _choose_beta(choose_beta) -> None:
     """``choose_beta(table, metric)``: the (rule, beta) of least ``metric`` among the rows with ASR 100."""
     import pandas as pd
 
-    expect(callable(choose_beta), "pass your function itself, e.g. check_choose_beta(choose_beta)")
     generator = torch.Generator().manual_seed(21)
     index = pd.MultiIndex.from_product([["EN", "L1"], [1e-4, 1e-3, 1e-2, 5e-2]], names=["rule", "beta"])
     for attempt in range(3):
@@ -310,8 +297,6 @@ def _pixels_changed_ratio(pixels_changed_ratio) -> None:
     """``pixels_changed_ratio(model, images, targets, beta, **budget)``: EAD's mean L0 / C&W's, rows both solved."""
     from ead_tutorial.attacks import cw_l2, ead
 
-    expect(callable(pixels_changed_ratio),
-           "pass your function itself, e.g. check_pixels_changed_ratio(pixels_changed_ratio)")
     model = tiny_classifier(22, hidden=None)
     images, targets = _rows_targets(model, 10, seed=22)
     with one_thread():
@@ -332,7 +317,6 @@ def _worst_case(worst_case) -> None:
     """``worst_case(success, distortion, targets_per_image)``: the worst case's ASR (percent) and mean distortion."""
     from ead_tutorial.metrics import case_table
 
-    expect(callable(worst_case), "pass your function itself, e.g. check_worst_case(worst_case)")
     generator = torch.Generator().manual_seed(23)
     for images, per_image in ((6, 9), (5, 4)):
         success = torch.rand(images * per_image, generator=generator) < 0.85

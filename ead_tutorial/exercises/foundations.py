@@ -19,7 +19,6 @@ def _row_distortions(row_distortions) -> None:
     """``row_distortions(x_adv, x)`` returns {"L0", "L1", "L2", "Linf"}, each a tensor with one value per row of x_adv - x."""
     from ead_tutorial.metrics import NORMS, distortions
 
-    expect(callable(row_distortions), "pass your function itself, e.g. check_row_distortions(row_distortions)")
     generator = torch.Generator().manual_seed(3)
     hints = {"L0": "L0 should count, per row, the entries that changed (any change, however small)",
              "L1": "L1 should add up the absolute changes of each row",
@@ -46,8 +45,6 @@ def _is_adversarial_example(is_adversarial_example) -> None:
     """``is_adversarial_example(model, x, labels, targeted=True)`` marks the rows of x that are valid adversarial examples."""
     from ead_tutorial.objectives import succeeded
 
-    expect(callable(is_adversarial_example),
-           "pass your function itself, e.g. check_is_adversarial_example(is_adversarial_example)")
     generator = torch.Generator().manual_seed(5)
     model = tiny_classifier(5)
     x = torch.rand(16, 1, 6, 6, generator=generator)
@@ -77,7 +74,6 @@ def _classifier_accuracy(classifier_accuracy) -> None:
     """``classifier_accuracy(model, x, y)`` is the fraction of rows of x (in [0, 1]) that the model labels as y."""
     from ead_tutorial.models import accuracy
 
-    expect(callable(classifier_accuracy), "pass your function itself, e.g. check_classifier_accuracy(classifier_accuracy)")
     generator = torch.Generator().manual_seed(7)
     model = tiny_classifier(7)
     for n, share_wrong in ((50, 0.3), (7, 0.0), (12, 1.0)):
@@ -94,7 +90,6 @@ def _classifier_accuracy(classifier_accuracy) -> None:
 @exercise("sample_correct_rows", chapter="foundations/data_and_model")
 def _sample_correct_rows(sample_correct_rows) -> None:
     """``sample_correct_rows(model, x, y, n, seed)`` returns the first n correctly classified rows, in a seeded random order."""
-    expect(callable(sample_correct_rows), "pass your function itself, e.g. check_sample_correct_rows(sample_correct_rows)")
     generator = torch.Generator().manual_seed(11)
     model = tiny_classifier(11)
     x = torch.rand(40, 1, 6, 6, generator=generator)
@@ -119,7 +114,6 @@ def _sample_correct_rows(sample_correct_rows) -> None:
 @exercise("most_confused_pair", chapter="foundations/data_and_model")
 def _most_confused_pair(most_confused_pair) -> None:
     """``most_confused_pair(confusion)`` returns (true, predicted) of the largest off-diagonal entry of a confusion matrix."""
-    expect(callable(most_confused_pair), "pass your function itself, e.g. check_most_confused_pair(most_confused_pair)")
     generator = torch.Generator().manual_seed(13)
     for size, true, predicted in ((10, 4, 9), (10, 7, 2), (3, 0, 2)):
         confusion = torch.randint(0, 20, (size, size), generator=generator)
