@@ -219,7 +219,7 @@ NORM_NAMES = {"l1": "L1", "l2": "L2", "linf": "Linf"}
 def fast_gradient_grid(norm: str, profile: str) -> torch.Tensor:
     """The eps grid for FGM and I-FGM in ``norm`` at ``profile`` (float64, increasing)."""
     from ead_tutorial.attacks import eps_grid
-    from ead_tutorial.attacks.fgm import GRID_SIZE, PAPER_RESOLUTION
+    from ead_tutorial.attacks.fast_gradient import GRID_SIZE, PAPER_RESOLUTION
 
     resolution = pick(quick=QUICK_RESOLUTION[norm], standard=None, paper=None, profile=profile)
     return eps_grid(norm, resolution, largest=PAPER_RESOLUTION[norm] * GRID_SIZE)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ead_tutorial.attacks.result import AttackResult
+from ead_tutorial.attacks.rows import per_row
 from ead_tutorial.attacks.validation import check_attack_inputs
 from ead_tutorial.metrics import distortions
 from ead_tutorial.objectives import succeeded
@@ -49,7 +50,7 @@ def _as_result(model, raw, images, targets, kappa, evaluations) -> AttackResult:
     """A peer's B x ... output as an :class:`AttackResult`: success rechecked on the model, failures reset to x0."""
     with torch.no_grad():
         success = succeeded(model(raw), targets, kappa)
-    adversarial = torch.where(success.view(-1, *[1] * (images.dim() - 1)), raw, images)
+    adversarial = torch.where(per_row(success, images), raw, images)
     return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
                         c=torch.full((len(images),), float("nan"), device=images.device),
                         gradient_evaluations=torch.full((len(images),), evaluations, device=images.device),
@@ -88,7 +89,7 @@ def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Ten
                 initial_c: float = 1e-3, abort_early: bool = True) -> AttackResult:
     """foolbox 3's ``EADAttack`` (targeted), with our argument names, as an :class:`AttackResult`.
 
-    Shapes as in :func:`ead_tutorial.attacks.ead`. foolbox reports no gradient count;
+    Shapes as in :func:`ead_tutorial.attacks.ead_attack`. foolbox reports no gradient count;
     ``gradient_evaluations`` is the upper bound ``search_steps * steps``.
     """
     raw = _run_foolbox(lambda foolbox: foolbox.attacks.EADAttack(
@@ -103,7 +104,7 @@ def torchattacks_ead(model: torch.nn.Module, images: torch.Tensor, targets: torc
                      lr: float = 1e-2, initial_c: float = 1e-3, abort_early: bool = True) -> AttackResult:
     """torchattacks' ``EADEN`` (rule "en") or ``EADL1`` (rule "l1"), targeted, as an :class:`AttackResult`.
 
-    Shapes as in :func:`ead_tutorial.attacks.ead`. torchattacks reports no gradient count;
+    Shapes as in :func:`ead_tutorial.attacks.ead_attack`. torchattacks reports no gradient count;
     ``gradient_evaluations`` is the upper bound ``search_steps * steps``. Its abort early
     needs ``steps >= 10``.
 

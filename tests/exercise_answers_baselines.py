@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from ead_tutorial.attacks.fgm import project_to_ball
+from ead_tutorial.attacks.fast_gradient import project_to_ball
 
 
 def _direction_unguarded(gradient, norm):  # 0 / 0 on a flat row

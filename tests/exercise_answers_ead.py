@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ead_tutorial.attacks import cw_l2, ead, shrink
-from ead_tutorial.attacks.ead import elastic_net
+from ead_tutorial.attacks.ead_attack import elastic_net
 from ead_tutorial.objectives import f6
 
 

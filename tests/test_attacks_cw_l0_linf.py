@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from ead_tutorial.attacks import cw_l0, cw_l2, cw_linf
-from ead_tutorial.attacks.cw_l0 import pixel_scores, pixels_to_remove
-from ead_tutorial.attacks.cw_linf import tau_penalty
+from ead_tutorial.attacks.cw_l0_attack import pixel_scores, pixels_to_remove
+from ead_tutorial.attacks.cw_linf_attack import tau_penalty
 from ead_tutorial.data import sample_correct, with_all_targets
 from ead_tutorial.experiments import FAST_L0, FAST_LINF
 

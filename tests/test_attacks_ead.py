@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ead_tutorial.attacks import cw_l2, ead, shrink
-from ead_tutorial.attacks.ead import elastic_net, momentum, step_size
+from ead_tutorial.attacks.ead_attack import elastic_net, momentum, step_size
 from ead_tutorial.data import sample_correct, with_all_targets
 
 

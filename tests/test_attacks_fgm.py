@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ead_tutorial.attacks import eps_grid, fgm, ifgm, smallest_eps
-from ead_tutorial.attacks.fgm import NORMS, _fgm_step, loss_gradient, project_to_ball, unit_direction
+from ead_tutorial.attacks.fast_gradient import NORMS, _fgm_step, loss_gradient, project_to_ball, unit_direction
 from ead_tutorial.data import sample_correct, with_all_targets
 from ead_tutorial.metrics import l1, l2, linf
 

@@ -3,11 +3,11 @@
 Every attack returns an :class:`AttackResult`.
 """
 
-from ead_tutorial.attacks.cw import cw_l2
-from ead_tutorial.attacks.cw_l0 import cw_l0
-from ead_tutorial.attacks.cw_linf import cw_linf
-from ead_tutorial.attacks.ead import ead, shrink
-from ead_tutorial.attacks.fgm import eps_grid, fgm, ifgm, smallest_eps
+from ead_tutorial.attacks.cw_l2_attack import cw_l2
+from ead_tutorial.attacks.cw_l0_attack import cw_l0
+from ead_tutorial.attacks.cw_linf_attack import cw_linf
+from ead_tutorial.attacks.ead_attack import ead, shrink
+from ead_tutorial.attacks.fast_gradient import eps_grid, fgm, ifgm, smallest_eps
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 

@@ -36,6 +36,10 @@ class RowAdam:
         self.m[rows], self.v[rows] = m, v
         variable[rows] -= self.lr / first_fix * m / ((v / second_fix).sqrt_() + self.eps)
 
+    def keep(self, going_on: torch.Tensor) -> None:
+        """Drop the moments of the rows that stopped, for a variable compacted the same way (bool B)."""
+        self.m, self.v = self.m[going_on], self.v[going_on]
+
 
 class RowAdamWithResets(RowAdam):
     """Adam with its own step count per row, so that any row can restart at any time."""
@@ -75,6 +79,9 @@ class RowGradientDescent:
             variable.sub_(grad, alpha=self.lr)
         else:
             variable[rows] -= self.lr * grad
+
+    def keep(self, going_on: torch.Tensor) -> None:
+        """Gradient descent keeps no state per row."""
 
 
 OPTIMIZERS = {"adam": RowAdam, "gd": RowGradientDescent}

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from ead_tutorial.attacks.cw import ABORT_TOLERANCE
+from ead_tutorial.attacks.stopping import ABORT_TOLERANCE
 from ead_tutorial.attacks.optimizers import RowAdamWithResets
 
 # (w, rows) -> images of the rows ``rows``: B' x C x H x W.

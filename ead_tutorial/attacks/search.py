@@ -10,6 +10,8 @@ import dataclasses
 
 import torch
 
+from ead_tutorial.attacks.rows import per_row
+
 # An upper bound at or above this means "no success yet", so c still grows tenfold.
 UNBOUNDED = 1e10
 
@@ -42,6 +44,31 @@ class ConstantSearch:
         bounded = self.upper < UNBOUNDED
         self.c = torch.where(bounded, (self.lower + self.upper) / 2, self.c * 10)
 
+    def try_upper(self) -> None:
+        """Set c to the upper bound in the rows that have one: the last round of the reference codes.
+
+        C&W's and EAD's code (and foolbox, adv-lib, torchattacks) spend their last round,
+        when there are 10 or more rounds, at the smallest c known to succeed rather than
+        at the midpoint, so that a row whose search has not converged still ends on a
+        value that works. Rows with no upper bound try ``UNBOUNDED`` itself, as there.
+        """
+        self.c = self.upper.clone()
+
+
+def search_rounds(search: ConstantSearch, search_steps: int, last_at_upper: bool | None):
+    """The rounds of the search over c: yields once per round, before each round is run.
+
+    ``last_at_upper``: spend the last round at each row's upper bound (see
+    :meth:`ConstantSearch.try_upper`); None does so when ``search_steps >= 10``, as the
+    reference codes do.
+    """
+    if last_at_upper is None:
+        last_at_upper = search_steps >= 10
+    for step in range(search_steps):
+        if last_at_upper and step == search_steps - 1 and step > 0:
+            search.try_upper()
+        yield step
+
 
 @dataclasses.dataclass
 class BestSoFar:
@@ -63,11 +90,22 @@ class BestSoFar:
         return torch.isfinite(self.distance)
 
     @torch.no_grad()
-    def update(self, rows: torch.Tensor, candidates: torch.Tensor, success: torch.Tensor,
+    def update(self, rows: torch.Tensor | None, candidates: torch.Tensor, success: torch.Tensor,
                distance: torch.Tensor, c: torch.Tensor) -> None:
-        """Keep ``candidates`` (for the batch rows ``rows``) that succeed with less distance than before."""
-        better = success & (distance < self.distance[rows])
-        chosen = rows[better]
-        self.distance[chosen] = distance[better]
-        self.adversarial[chosen] = candidates[better]
-        self.c[chosen] = c[better]
+        """Keep ``candidates`` that succeed with less distance than before.
+
+        ``rows`` (int64 B') says which rows of the batch the B' candidates belong to; None
+        means every row, in order. Written with ``torch.where`` over the given rows, so it
+        never waits for the device.
+        """
+        if rows is None:
+            better = success & (distance < self.distance)
+            self.distance = torch.where(better, distance, self.distance)
+            self.adversarial = torch.where(per_row(better, candidates), candidates, self.adversarial)
+            self.c = torch.where(better, c, self.c)
+            return
+        current = self.distance[rows]
+        better = success & (distance < current)
+        self.distance[rows] = torch.where(better, distance, current)
+        self.adversarial[rows] = torch.where(per_row(better, candidates), candidates, self.adversarial[rows])
+        self.c[rows] = torch.where(better, c, self.c[rows])

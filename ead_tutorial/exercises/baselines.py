@@ -13,7 +13,7 @@ from ead_tutorial.exercises.hidden_inputs import tiny_classifier
 @exercise("fgm_direction", chapter="baselines/fast_gradient")
 def _fgm_direction(fgm_direction) -> None:
     """``fgm_direction(gradient, norm)`` is the FGM direction of each row, of length 1 in ``norm`` (0 for a zero gradient)."""
-    from ead_tutorial.attacks.fgm import unit_direction
+    from ead_tutorial.attacks.fast_gradient import unit_direction
 
     generator = torch.Generator().manual_seed(17)
     gradient = torch.randn(4, 1, 5, 5, generator=generator) * torch.tensor([1.0, 1e-3, 1.0, 50.0]).view(-1, 1, 1, 1)
@@ -36,7 +36,7 @@ def _fgm_direction(fgm_direction) -> None:
 @exercise("ifgm_clip", chapter="baselines/fast_gradient")
 def _ifgm_clip(ifgm_clip) -> None:
     """``ifgm_clip(x, x0, eps, norm)`` pulls x into the eps-ball around x0 (nearest point, "linf" or "l2"), then into [0, 1]."""
-    from ead_tutorial.attacks.fgm import project_to_ball
+    from ead_tutorial.attacks.fast_gradient import project_to_ball
 
     generator = torch.Generator().manual_seed(19)
     x0 = (torch.rand(6, 1, 5, 5, generator=generator) > 0.5).float() * 0.9 + 0.05  # near black or white, as in MNIST
@@ -60,7 +60,7 @@ def _ifgm_clip(ifgm_clip) -> None:
 
 
 def _steepest_l1_reference(model, x0, target, eps, k, steps):
-    from ead_tutorial.attacks.fgm import loss_gradient, project_to_ball
+    from ead_tutorial.attacks.fast_gradient import loss_gradient, project_to_ball
 
     x = x0
     eps_rows = torch.full((len(x0),), float(eps))

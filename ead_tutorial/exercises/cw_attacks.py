@@ -218,7 +218,7 @@ def _l2_keep_best(keep_best) -> None:
 @exercise("l0_pixel_scores", chapter="cw/l0_attack")
 def _l0_pixel_scores(scores_of) -> None:
     """``pixel_scores(delta, grad)`` gives each pixel the corrected elimination score |sum over channels of g * delta|."""
-    from ead_tutorial.attacks.cw_l0 import pixel_scores
+    from ead_tutorial.attacks.cw_l0_attack import pixel_scores
 
     generator = torch.Generator().manual_seed(4)
     for channels in (1, 3):
@@ -239,7 +239,7 @@ def _l0_pixel_scores(scores_of) -> None:
 @exercise("l0_shrink_allowed", chapter="cw/l0_attack")
 def _l0_shrink_allowed(shrink_allowed) -> None:
     """``shrink_allowed(allowed, delta, scores)`` takes one round's pixels out of the allowed set."""
-    from ead_tutorial.attacks.cw_l0 import NEGLIGIBLE, pixel_scores, pixels_to_remove
+    from ead_tutorial.attacks.cw_l0_attack import NEGLIGIBLE, pixel_scores, pixels_to_remove
 
     generator = torch.Generator().manual_seed(5)
     for channels in (1, 3):
@@ -278,7 +278,7 @@ def _l0_shrink_allowed(shrink_allowed) -> None:
 @exercise("linf_tau_penalty", chapter="cw/linf_attack")
 def _linf_tau_penalty(penalty) -> None:
     """``tau_penalty(delta, tau)`` is sum_i (|delta_i| - tau)^+ per row, without a loop over rows."""
-    from ead_tutorial.attacks.cw_linf import tau_penalty
+    from ead_tutorial.attacks.cw_linf_attack import tau_penalty
 
     generator = torch.Generator().manual_seed(6)
     for shape in ((5, 1, 4, 4), (7, 7), (3, 2, 5)):

@@ -299,9 +299,11 @@ def _label_correct(answer) -> None:
 
 def _fake_training_attack(model, images, targets, true_labels):
     """A stand-in for an attack: a target-dependent change, 'successful' on a fixed pattern of rows."""
-    adversarial = (images * 0.5 + targets.view(-1, *[1] * (images.dim() - 1)) / 20).clamp(0, 1)
+    from ead_tutorial.attacks.rows import per_row
+
+    adversarial = (images * 0.5 + per_row(targets, images) / 20).clamp(0, 1)
     success = (targets * 3 + true_labels) % 4 != 0
-    return _result(torch.where(success.view(-1, *[1] * (images.dim() - 1)), adversarial, images), success, targets,
+    return _result(torch.where(per_row(success, images), adversarial, images), success, targets,
                    True)
 
 

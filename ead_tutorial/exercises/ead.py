@@ -23,7 +23,7 @@ def _rows_targets(model: torch.nn.Module, rows: int, seed: int) -> tuple[torch.T
 @exercise("en_distortion", chapter="ead/elastic_net")
 def _en_distortion(en_distortion) -> None:
     """``en_distortion(delta, beta)``: beta ||delta||_1 + ||delta||_2^2 per row; beta a number or one per row."""
-    from ead_tutorial.attacks.ead import elastic_net
+    from ead_tutorial.attacks.ead_attack import elastic_net
 
     generator = torch.Generator().manual_seed(11)
     delta = torch.randn(3, 1, 5, 5, generator=generator) * 0.3
@@ -157,7 +157,7 @@ def _smooth_part_gradient(smooth_part_gradient) -> None:
 @exercise("fista_step", chapter="ead/ista_fista")
 def _fista_step(fista_step) -> None:
     """``fista_step(x, y, grad, x0, beta, k, steps, lr)``: one step of Algorithm 1, returning (x^(k+1), y^(k+1))."""
-    from ead_tutorial.attacks.ead import momentum, shrink, step_size
+    from ead_tutorial.attacks.ead_attack import momentum, shrink, step_size
 
     generator = torch.Generator().manual_seed(17)
     x0 = torch.rand(3, 1, 6, 6, generator=generator)
@@ -184,7 +184,7 @@ def _fista_step(fista_step) -> None:
 @exercise("choose_by_rule", chapter="ead/decision_rules")
 def _choose_by_rule(choose_by_rule) -> None:
     """``choose_by_rule(iterates, hits, x0, beta, rule)``: each row's successful iterate of least EN or L1."""
-    from ead_tutorial.attacks.ead import elastic_net
+    from ead_tutorial.attacks.ead_attack import elastic_net
 
     generator = torch.Generator().manual_seed(18)
     steps, rows = 12, 6

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ead_tutorial.attacks.result import AttackResult
+from ead_tutorial.attacks.rows import per_row
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.metrics import distortions
 from ead_tutorial.objectives import succeeded
@@ -36,11 +37,6 @@ def check_norm(norm: str) -> str:
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
     return norm
-
-
-def _per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """B values shaped to broadcast against B x ... ``like``."""
-    return values.view(-1, *[1] * (like.dim() - 1))
 
 
 def _eps_rows(eps: float | torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -62,18 +58,18 @@ def unit_direction(gradient: torch.Tensor, norm: str) -> torch.Tensor:
         return gradient.sign()
     flat = gradient.flatten(1)
     size = flat.abs().sum(1) if norm == "l1" else flat.norm(dim=1)
-    return gradient / _per_row(size.clamp(min=torch.finfo(gradient.dtype).tiny), gradient)
+    return gradient / per_row(size.clamp(min=torch.finfo(gradient.dtype).tiny), gradient)
 
 
 def project_to_ball(delta: torch.Tensor, eps: torch.Tensor, norm: str) -> torch.Tensor:
     """The nearest point to ``delta`` (B x ...) in the ball ||.||_norm <= eps (eps: B): the I-FGM clip."""
     if norm == "linf":
-        bound = _per_row(eps, delta)
+        bound = per_row(eps, delta)
         return torch.maximum(torch.minimum(delta, bound), -bound)
     flat = delta.flatten(1)
     if norm == "l2":
         scale = (eps / flat.norm(dim=1).clamp(min=torch.finfo(delta.dtype).tiny)).clamp(max=1)
-        return delta * _per_row(scale, delta)
+        return delta * per_row(scale, delta)
     # L1: soft-threshold every coordinate by the theta that puts the row on the sphere
     # (Duchi et al., 2008); rows already inside the ball are left alone.
     size = flat.abs()
@@ -100,7 +96,7 @@ def loss_gradient(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
 
 
 def _fgm_step(x0, direction, eps):
-    return (x0 - _per_row(eps, x0) * direction).clamp(0, 1)
+    return (x0 - per_row(eps, x0) * direction).clamp(0, 1)
 
 
 def _ifgm_run(model, x0, labels, eps, *, norm, steps, targeted):
@@ -108,7 +104,7 @@ def _ifgm_run(model, x0, labels, eps, *, norm, steps, targeted):
     step = eps / steps
     x = x0
     for _ in range(steps):
-        moved = x - _per_row(step, x0) * unit_direction(loss_gradient(model, x, labels, targeted), norm)
+        moved = x - per_row(step, x0) * unit_direction(loss_gradient(model, x, labels, targeted), norm)
         x = (x0 + project_to_ball(moved - x0, eps, norm)).clamp(0, 1).detach()
     return x
 
@@ -117,7 +113,7 @@ def _ifgm_run(model, x0, labels, eps, *, norm, steps, targeted):
 def _package(model, images, labels, proposed, eps, *, targeted, evaluations, **details) -> AttackResult:
     """Rows whose candidate succeeds keep it; the others hold x0 (the shared convention)."""
     success = succeeded(model(proposed), labels, 0.0, targeted)
-    adversarial = torch.where(_per_row(success, images), proposed, images)
+    adversarial = torch.where(per_row(success, images), proposed, images)
     return AttackResult(adversarial=adversarial, success=success, norms=distortions(adversarial, images),
                         c=torch.full((len(images),), float("nan"), device=images.device),
                         gradient_evaluations=evaluations, labels=labels, targeted=targeted,

@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from ead_tutorial.attacks.cw import finish_attack
+from ead_tutorial.attacks.result import finish_attack
 from ead_tutorial.attacks.rounds import run_rounds
+from ead_tutorial.attacks.rows import per_row
 from ead_tutorial.attacks.search import BestSoFar
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.box import get_box
@@ -29,8 +30,7 @@ from ead_tutorial.objectives import f6, succeeded
 
 def tau_penalty(delta: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     """sum_i (|delta_i| - tau)^+ per row, for B x ... changes and float B thresholds."""
-    tau = tau.view(-1, *[1] * (delta.dim() - 1))
-    return (delta.abs() - tau).clamp(min=0).flatten(1).sum(1)
+    return (delta.abs() - per_row(tau, delta)).clamp(min=0).flatten(1).sum(1)
 
 
 def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,

@@ -19,11 +19,12 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ead_tutorial.attacks.cw import finish_attack
+from ead_tutorial.attacks.result import finish_attack
 from ead_tutorial.attacks.rounds import run_rounds
 from ead_tutorial.attacks.search import BestSoFar
 from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
 from ead_tutorial.box import get_box
+from ead_tutorial.metrics import l0
 from ead_tutorial.objectives import f6, margin, succeeded
 
 # How each allowed pixel is scored; the lowest scores are removed first.
@@ -154,9 +155,9 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         solutions, grad = _tidy_solution(model, images[rows], solutions, targets[rows], kappa, targeted)
         evaluations[rows] += 1
         delta = solutions - images[rows]
-        improved = rows[_l0(delta) < best.distance[rows]]
+        improved = rows[l0(delta) < best.distance[rows]]
         answer_mask[improved] = allowed[improved]
-        best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), _l0(delta), c[rows])
+        best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), l0(delta), c[rows])
         rounds[rows] += 1
         starts[rows] = solutions
         scores = pixel_scores(delta, grad, score, generator)
@@ -178,10 +179,6 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     if record:
         result.details["allowed_history"] = history
     return result
-
-
-def _l0(delta: torch.Tensor) -> torch.Tensor:
-    return (delta.abs() > 0).any(1).flatten(1).sum(1).float()
 
 
 def _tidy_solution(model, images, solutions, targets, kappa, targeted):

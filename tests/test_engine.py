@@ -1,0 +1,179 @@
+"""The attack engine: abort-early rules, the reference options, exact shortcuts and pass counts."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from ead_tutorial.attacks import ConstantSearch, cw_l0, cw_l2, cw_linf, ead
+from ead_tutorial.attacks.cw_l2_attack import restart_points
+from ead_tutorial.attacks.ead_attack import momentum
+from ead_tutorial.attacks.search import UNBOUNDED, BestSoFar, search_rounds
+from ead_tutorial.attacks.stopping import EarlyStop, choose_rule
+
+REFERENCE = Path(__file__).parent / "data" / "engine_reference.pt"
+
+
+class Constant(nn.Module):
+    """Logits that never change: every loss stalls from the first step."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.layer = nn.Linear(4, classes)
+        with torch.no_grad():
+            self.layer.weight.zero_()
+            self.layer.bias.copy_(torch.arange(classes, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.layer(x.flatten(1))
+
+
+def _stalled_rows(rows=3):
+    model = Constant().eval()
+    x = torch.full((rows, 4), 0.5)
+    return model, x, torch.zeros(rows, dtype=torch.int64)  # class 0 never wins
+
+
+def test_checks_fall_at_the_reference_iterations():
+    stop = EarlyStop("loss", steps=1000, n_rows=1, device="cpu")
+    assert [k for k in range(1000) if stop.due(k)] == list(range(0, 1000, 100))
+    assert not EarlyStop(None, steps=1000, n_rows=1, device="cpu").due(0)
+
+
+def test_a_stalled_loss_stops_at_the_second_check():
+    """Traced by hand: the check at k = 0 only records the loss, the one at k = I/10 stops the row."""
+    stop = EarlyStop("loss", steps=1000, n_rows=2, device="cpu")
+    loss, nothing = torch.tensor([5.0, 5.0]), torch.full((2,), float("inf"))
+    assert not stop.stalled(loss, nothing, torch.zeros(2, dtype=torch.bool)).any()  # k = 0
+    falling = torch.tensor([5.0, 4.0])
+    assert stop.stalled(falling, nothing, torch.zeros(2, dtype=torch.bool)).tolist() == [True, False]  # k = 100
+
+
+@pytest.mark.parametrize("attack", [cw_l2, ead])
+def test_a_round_whose_loss_cannot_fall_ends_after_one_tenth(attack):
+    """With I = 100, the rows stop at k = 10: 11 gradient passes per round (the old schedule took 20)."""
+    model, x, targets = _stalled_rows()
+    result = attack(model, x, targets, steps=100, search_steps=2, abort_early="loss")
+    assert result.gradient_evaluations.tolist() == [22, 22, 22]
+    assert not result.success.any()
+
+
+def test_the_batch_rule_stops_every_row_together():
+    model, x, targets = _stalled_rows()
+    result = ead(model, x, targets, steps=100, search_steps=1, abort_early="batch-loss")
+    assert result.gradient_evaluations.tolist() == [11, 11, 11]
+    stop = EarlyStop("batch-loss", steps=100, n_rows=2, device="cpu")
+    no = torch.zeros(2, dtype=torch.bool)
+    stop.stalled(torch.tensor([5.0, 5.0]), torch.ones(2), no)
+    assert not stop.stalled(torch.tensor([6.0, 3.0]), torch.ones(2), no).any()  # the sum fell: nobody stops
+    assert stop.stalled(torch.tensor([6.0, 3.0]), torch.ones(2), no).all()
+
+
+def test_the_distortion_rule_waits_for_the_best_distortion():
+    stop = EarlyStop("distortion", steps=100, n_rows=3, device="cpu")
+    loss = torch.tensor([9.0, 9.0, 9.0])
+    here = torch.tensor([True, True, False])
+    stop.stalled(loss, torch.tensor([4.0, 4.0, float("inf")]), here)
+    # Row 0's best fell, row 1's did not, row 2 has not succeeded and its loss stalled.
+    stalled = stop.stalled(loss, torch.tensor([3.0, 4.0, float("inf")]), here)
+    assert stalled.tolist() == [False, True, True]
+    # A row that has just succeeded is not compared with its old loss.
+    stalled = stop.stalled(loss, torch.tensor([3.0, 4.0, 50.0]), torch.tensor([True, True, True]))
+    assert stalled.tolist() == [True, True, False]
+
+
+def test_abort_early_names_its_rule():
+    assert choose_rule(True, "distortion") == "distortion" and choose_rule(False, "loss") is None
+    with pytest.raises(ValueError, match="batch-loss"):
+        choose_rule("sometimes", "loss")
+
+
+def test_the_last_round_tries_the_upper_bound_from_ten_rounds_on():
+    for steps, expected in ((10, True), (9, False)):
+        search = ConstantSearch.start(2, 1.0)
+        tried = []
+        for step in search_rounds(search, steps, None):
+            tried.append(search.c.clone())
+            search.update(torch.tensor([step == 0, False]))  # row 0 succeeds at c = 1 only, row 1 never
+        last = tried[-1]
+        assert (last[0].item() == 1.0) == expected  # else the midpoint, just below 1
+        assert (last[1].item() == UNBOUNDED) == expected
+
+
+def test_the_reference_momentum_is_one_step_ahead():
+    assert momentum(0) == 0 and momentum(0, "reference") == pytest.approx(1 / 4)
+    assert momentum(5, "reference") == pytest.approx(momentum(6))
+
+
+def test_ball_restarts_stay_within_the_best_distance():
+    images = torch.rand(5, 1, 4, 4)
+    best = BestSoFar.start(images)
+    best.distance = torch.tensor([0.5, 1.0, 0.1, float("inf"), 2.0])
+    starts = restart_points(images, best, "ball", torch.Generator().manual_seed(0))
+    distance = (starts - images).flatten(1).norm(dim=1)
+    found = torch.isfinite(best.distance)
+    assert (distance[found] <= best.distance[found] + 1e-6).all()
+    assert starts.min() >= 0 and starts.max() <= 1
+    assert (starts[3] - images[3]).abs().max() <= 0.1 + 1e-6  # no success yet: uniform noise
+
+
+@pytest.fixture(scope="module")
+def mnist_rows():
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.models import pretrained
+
+    model = pretrained("mnist")
+    x, y = sample_correct(model, 1, seed=5)
+    images, targets, _ = with_all_targets(x, y)
+    return model, images[:4], targets[:4]
+
+
+def test_without_abort_early_the_engine_computes_what_it_did_before(mnist_rows):
+    """Bit for bit: compacting rows, skipping checks and reusing ISTA's forward pass change nothing."""
+    model, images, targets = mnist_rows
+    reference = torch.load(REFERENCE)
+    runs = {
+        "cw_l2": lambda: cw_l2(model, images, targets, search_steps=3, steps=60, initial_c=1.0, abort_early=False,
+                               box="projected"),
+        "cw_l2_tanh_restart": lambda: cw_l2(model, images, targets, search_steps=2, steps=80, initial_c=10.0,
+                                            abort_early=False, restarts=1),
+        "ead_en": lambda: ead(model, images, targets, search_steps=3, steps=60, initial_c=1.0, abort_early=False),
+        "ead_l1": lambda: ead(model, images, targets, search_steps=3, steps=60, initial_c=1.0, abort_early=False,
+                              rule="l1"),
+        "ead_ista_l1": lambda: ead(model, images, targets, search_steps=3, steps=60, initial_c=1.0,
+                                   abort_early=False, rule="l1", fista=False),
+        "cw_l0": lambda: cw_l0(model, images, targets, steps=60, lr=0.05, initial_c=1.0, largest_c=4.0,
+                               box="projected", abort_early=False, max_rounds=4),
+        "cw_linf": lambda: cw_linf(model, images, targets, steps=60, lr=0.01, initial_c=0.1, largest_c=0.4,
+                                   box="projected", abort_early=False, max_rounds=4),
+    }
+    for name, run in runs.items():
+        result = run()
+        expected = reference[name]
+        assert torch.equal(result.adversarial, expected["adversarial"]), name
+        assert torch.equal(result.success, expected["success"]), name
+        assert torch.equal(result.c, expected["c"]), name
+        assert torch.equal(result.gradient_evaluations, expected["evaluations"]), name
+
+
+@pytest.mark.parametrize("rule", ["en", "l1"])
+def test_skipping_checks_is_exact_and_saves_forward_passes(mnist_rows, rule):
+    model, images, targets = mnist_rows
+    options = dict(search_steps=2, steps=80, initial_c=1.0, rule=rule)
+    checked = ead(model, images, targets, skip_checks=False, **options)
+    skipped = ead(model, images, targets, skip_checks=True, **options)
+    assert torch.equal(checked.adversarial, skipped.adversarial)
+    assert torch.equal(checked.gradient_evaluations, skipped.gradient_evaluations)
+    # Every gradient has its forward pass; each iterate one check; and one final check.
+    assert torch.equal(checked.forward_passes, 2 * checked.gradient_evaluations + 1)
+    assert (skipped.forward_passes <= checked.forward_passes).all()
+    assert skipped.forward_passes.sum() < checked.forward_passes.sum()
+
+
+def test_ista_needs_one_forward_pass_per_iteration(mnist_rows):
+    model, images, targets = mnist_rows
+    result = ead(model, images, targets, search_steps=2, steps=50, initial_c=1.0, fista=False, abort_early=False)
+    # 50 gradient passes per round, the last iterate of each round judged once more, and the final check.
+    assert result.gradient_evaluations.tolist() == [100] * 4
+    assert result.forward_passes.tolist() == [100 + 2 + 1] * 4
