@@ -454,6 +454,25 @@ def ead_table_14(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, data
 
 
+@experiment("attack-benchmark")
+def attack_benchmark(profile: str, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our C&W L2 and EAD against foolbox's, adv-lib's and torchattacks' on the same rows: time, passes, ASR, norms."""
+    from ead_tutorial.benchmark import race
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+    from ead_tutorial.models import pretrained
+
+    config = {"model": "mnist", "seed": 0, "beta": 1e-3,
+              "n_images": pick(quick=1, standard=5, paper=100, profile=profile), **ead_budget(profile),
+              "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile),
+              "threads": torch.get_num_threads() if device().type == "cpu" else None}
+    model = pretrained("mnist")
+    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
+    images, targets, _ = with_all_targets(x.to(device()), y.to(device()))
+    data = {"attacks": race(model, images, targets, config, progress=progress), "hardware": describe_hardware()}
+    return config, data
+
+
 def run_experiment(name: str, profile: str, *, save: bool = True) -> StoredResult:
     """Run experiment ``name`` at ``profile``, timing it, and store the result unless ``save=False``."""
     if name not in EXPERIMENTS:

@@ -44,10 +44,9 @@ def test_checks_fall_at_the_reference_iterations():
 def test_a_stalled_loss_stops_at_the_second_check():
     """Traced by hand: the check at k = 0 only records the loss, the one at k = I/10 stops the row."""
     stop = EarlyStop("loss", steps=1000, n_rows=2, device="cpu")
-    loss, nothing = torch.tensor([5.0, 5.0]), torch.full((2,), float("inf"))
-    assert not stop.stalled(loss, nothing, torch.zeros(2, dtype=torch.bool)).any()  # k = 0
-    falling = torch.tensor([5.0, 4.0])
-    assert stop.stalled(falling, nothing, torch.zeros(2, dtype=torch.bool)).tolist() == [True, False]  # k = 100
+    no = torch.zeros(2, dtype=torch.bool)
+    assert not stop.stalled(torch.tensor([5.0, 5.0]), no).any()  # k = 0
+    assert stop.stalled(torch.tensor([5.0, 4.0]), no).tolist() == [True, False]  # k = 100
 
 
 @pytest.mark.parametrize("attack", [cw_l2, ead])
@@ -65,26 +64,30 @@ def test_the_batch_rule_stops_every_row_together():
     assert result.gradient_evaluations.tolist() == [11, 11, 11]
     stop = EarlyStop("batch-loss", steps=100, n_rows=2, device="cpu")
     no = torch.zeros(2, dtype=torch.bool)
-    stop.stalled(torch.tensor([5.0, 5.0]), torch.ones(2), no)
-    assert not stop.stalled(torch.tensor([6.0, 3.0]), torch.ones(2), no).any()  # the sum fell: nobody stops
-    assert stop.stalled(torch.tensor([6.0, 3.0]), torch.ones(2), no).all()
+    stop.stalled(torch.tensor([5.0, 5.0]), no)
+    assert not stop.stalled(torch.tensor([6.0, 3.0]), no).any()  # the sum fell: nobody stops
+    assert stop.stalled(torch.tensor([6.0, 3.0]), no).all()
 
 
-def test_the_distortion_rule_waits_for_the_best_distortion():
-    stop = EarlyStop("distortion", steps=100, n_rows=3, device="cpu")
-    loss = torch.tensor([9.0, 9.0, 9.0])
-    here = torch.tensor([True, True, False])
-    stop.stalled(loss, torch.tensor([4.0, 4.0, float("inf")]), here)
-    # Row 0's best fell, row 1's did not, row 2 has not succeeded and its loss stalled.
-    stalled = stop.stalled(loss, torch.tensor([3.0, 4.0, float("inf")]), here)
-    assert stalled.tolist() == [False, True, True]
-    # A row that has just succeeded is not compared with its old loss.
-    stalled = stop.stalled(loss, torch.tensor([3.0, 4.0, 50.0]), torch.tensor([True, True, True]))
-    assert stalled.tolist() == [True, True, False]
+def test_until_success_stops_only_rows_that_have_not_succeeded():
+    stop = EarlyStop("until-success", steps=100, n_rows=3, device="cpu")
+    here = torch.tensor([True, False, False])
+    stop.stalled(torch.tensor([9.0, 9.0, 9.0]), here)
+    # Every loss stalled or rose except row 2's; row 0 has succeeded at this c and goes on.
+    assert stop.stalled(torch.tensor([9.0, 10.0, 8.0]), here).tolist() == [False, True, False]
+
+
+def test_ead_runs_a_successful_round_to_its_end():
+    """A row that succeeds at once is never stopped by "until-success", though its loss never moves."""
+    model, x, _ = _stalled_rows()
+    targets = torch.full((3,), 2, dtype=torch.int64)  # class 2 already wins: success from the start
+    patient = ead(model, x, targets, steps=100, search_steps=1, abort_early="until-success", true_labels=targets * 0)
+    assert patient.success.all()
+    assert patient.gradient_evaluations.tolist() == [100] * 3
 
 
 def test_abort_early_names_its_rule():
-    assert choose_rule(True, "distortion") == "distortion" and choose_rule(False, "loss") is None
+    assert choose_rule(True, "until-success") == "until-success" and choose_rule(False, "loss") is None
     with pytest.raises(ValueError, match="batch-loss"):
         choose_rule("sometimes", "loss")
 

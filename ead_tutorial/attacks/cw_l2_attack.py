@@ -73,7 +73,7 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
             optimiser.step(variable, grad, None)
             encoding.after_step(variable)
             if stop.due(k):
-                going_on = ~stop.stalled(loss.detach(), best.distance[rows], here)
+                going_on = ~stop.stalled(loss.detach(), here)
                 if not going_on.all():  # rows leave the batch only here
                     success[rows] |= here
                     evaluations[rows] += iterations
@@ -112,7 +112,7 @@ def cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     abort_early : when a row's round ends early: True (the default, "loss": C&W's test on each
         row's loss at k = I/10, 2I/10, ...), False (never), or another rule of
         :mod:`ead_tutorial.attacks.stopping` ("batch-loss": the reference code's letter;
-        "distortion")
+        "until-success": only rows that have not yet succeeded at this c stop)
     last_at_upper : spend the last round at each row's upper bound on c; None does so when
         ``search_steps >= 10``, as C&W's code does
     restarts : extra random starting points per round (0: start from x0 only, as C&W's code)

@@ -160,7 +160,8 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
         with torch.no_grad():
             slack, f_y = slack.detach(), f_y.detach()
             if reuse and k > 0:  # x^(k) = y^(k): judge it with this forward pass
-                judge(now.x, succeeded(logits_y.detach(), now.labels, kappa, targeted), distortion_of(slack - now.x0))
+                distortion = distortion_of(slack - now.x0)
+                judge(now.x, succeeded(logits_y.detach(), now.labels, kappa, targeted), distortion)
             alpha = step_size(k, steps, lr)
             threshold = alpha * now.beta if exact_prox else now.beta
             new_x = shrink(slack - alpha * grad, now.x0, threshold)  # x^(k+1), eq. (8)
@@ -177,7 +178,7 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
             now.x = new_x
             if at_check:
                 loss = now.c * f_checked + elastic_net(delta_checked, now.beta)
-                going_on = ~stop.stalled(loss, best.distance[now.rows], now.succeeded)
+                going_on = ~stop.stalled(loss, now.succeeded)
                 if not going_on.all():  # rows leave the batch only here
                     now.keep(going_on, success, backward, forward)
                     stop.keep(going_on)
@@ -218,9 +219,10 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
         authors' code); see :func:`momentum`
     exact_prox : threshold by alpha_k beta, the exact proximal step for eq. (7), instead of beta
         as printed in eq. (9) and used in the paper's experiments
-    abort_early : when a row's round ends early: True (the default rule, "distortion"), False
-        (never), or a rule of :mod:`ead_tutorial.attacks.stopping` ("loss" per row, as C&W's
-        code; "batch-loss", as the authors' code)
+    abort_early : when a row's round ends early: True (the default rule, "until-success": a row
+        whose loss stalls before it has succeeded at this c), False (never), or another rule of
+        :mod:`ead_tutorial.attacks.stopping` ("loss" per row, as C&W's code; "batch-loss", the
+        letter of the authors' code)
     last_at_upper : spend the last round at each row's upper bound on c; None does so when
         ``search_steps >= 10``, as the reference codes do
     skip_checks : skip the verdict on iterates that cannot change the answer (exact); None
@@ -239,7 +241,7 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
         raise ValueError(f"unknown decision rule {rule!r}; choose 'en' (elastic net) or 'l1'")
     if momentum_schedule not in MOMENTA:
         raise ValueError(f"unknown momentum_schedule {momentum_schedule!r}; choose 'paper' or 'reference'")
-    stop_rule = choose_rule(abort_early, default="distortion")
+    stop_rule = choose_rule(abort_early, default="until-success")
     check_non_negative(beta=beta, kappa=kappa, initial_c=initial_c, search_steps=search_steps, steps=steps, lr=lr)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     if isinstance(beta, torch.Tensor) and beta.shape != (len(images),):

@@ -10,12 +10,12 @@ at the earliest) and compares a quantity with its value at the previous check:
 - ``"batch-loss"`` (the letter of both reference codes): the same test on the loss summed
   over every running row; when it stalls, the whole batch stops. With many rows it
   rarely stalls, so this is close to no abort early at all.
-- ``"distortion"`` (this package's default for EAD): a row that has not yet succeeded at
-  this c is judged by its loss, as in ``"loss"``; a row that has succeeded stops only
-  once its best distortion (over every c so far) has not fallen below ``ABORT_TOLERANCE``
-  times its value at the previous check. The loss of EAD mixes c f with the distortion,
-  so it can stall while the distortion is still falling; this rule waits for the
-  quantity that decides the answer.
+- ``"until-success"`` (this package's default for EAD): the ``"loss"`` test, but only for
+  rows that have not yet succeeded at this c; a row that has succeeded runs the round to
+  its end. EAD's loss mixes c f with the distortion, and it stalls while the L1 distortion
+  is still falling: the last iterations of a round, where the step size has decayed, are
+  where the decision rule finds its smallest examples. Rounds at a c too small to succeed
+  still end early, and those are where abort early saves most.
 
 All state is one tensor per row of the batch, and the decision costs no host
 synchronisation; the caller removes the stopped rows.
@@ -27,7 +27,7 @@ import torch
 
 # Stop when the watched quantity has not fallen below this fraction of its previous value.
 ABORT_TOLERANCE = 0.9999
-RULES = ("loss", "batch-loss", "distortion")
+RULES = ("loss", "batch-loss", "until-success")
 
 
 def choose_rule(abort_early: bool | str, default: str) -> str | None:
@@ -48,7 +48,6 @@ class EarlyStop:
         self.rule = rule
         self.every = max(steps // 10, 1)
         self.previous = torch.full((n_rows,), float("inf"), device=device)  # +inf: the first check never stops
-        self.previous_succeeded = torch.zeros(n_rows, dtype=torch.bool, device=device)
 
     def due(self, k: int) -> bool:
         """Whether iteration ``k`` (0-based) is a check: k = 0, I/10, 2I/10, ..."""
@@ -56,31 +55,27 @@ class EarlyStop:
 
     @property
     def needs_loss(self) -> bool:
-        """Whether the rule needs every running row's loss (and so the model's logits) at a check."""
+        """Whether the rule needs every running row's loss (and so the model's logits) at a check.
+
+        "until-success" needs it only for rows that have not succeeded at this c, which are never
+        left out of a check.
+        """
         return self.rule in ("loss", "batch-loss")
 
-    def stalled(self, loss: torch.Tensor, best_distance: torch.Tensor, succeeded_here: torch.Tensor) -> torch.Tensor:
+    def stalled(self, loss: torch.Tensor, succeeded_here: torch.Tensor) -> torch.Tensor:
         """At a check: which running rows stop (bool B'). Updates the record of the previous check.
 
-        ``loss`` (float B'), ``best_distance`` (float B', the best distortion so far, +inf before
-        any success) and ``succeeded_here`` (bool B', success at this c) are for the running rows.
+        ``loss`` (float B') and ``succeeded_here`` (bool B', success at this c) are for the running rows.
         """
         if self.rule == "batch-loss":
             total = loss.sum()
             stalled = (total > ABORT_TOLERANCE * self.previous[:1]).expand_as(loss)
             self.previous = total.expand_as(loss).clone()
             return stalled
-        if self.rule == "loss":
-            watched, comparable = loss, torch.ones_like(succeeded_here)
-        else:  # "distortion": compare like with like; a row that just succeeded starts afresh
-            watched = torch.where(succeeded_here, best_distance, loss)
-            comparable = succeeded_here == self.previous_succeeded
-        stalled = comparable & (watched > ABORT_TOLERANCE * self.previous)
-        self.previous = watched.clone()
-        self.previous_succeeded = succeeded_here.clone()
-        return stalled
+        stalled = loss > ABORT_TOLERANCE * self.previous
+        self.previous = loss.clone()
+        return stalled if self.rule == "loss" else stalled & ~succeeded_here  # "until-success"
 
     def keep(self, going_on: torch.Tensor) -> None:
         """Drop the state of the rows that stopped (``going_on``: bool B' over the running rows)."""
         self.previous = self.previous[going_on]
-        self.previous_succeeded = self.previous_succeeded[going_on]
