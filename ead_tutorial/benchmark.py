@@ -16,7 +16,6 @@ provenance.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any, Callable
 
 import pandas as pd

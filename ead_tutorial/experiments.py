@@ -31,6 +31,34 @@ def experiment(name: str) -> Callable[[Experiment], Experiment]:
     return register
 
 
+def attack_rows(model, n_images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n_images`` test images ``model`` classifies correctly, each toward every other class, on the device.
+
+    Returns images (B x 1 x 28 x 28), targets (int64 B) and the true label of each row (int64 B).
+    """
+    from ead_tutorial.data import sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+
+    x, y = sample_correct(model, n_images, seed=seed)
+    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+    return images, targets, y.to(device())[index]
+
+
+def run_parts(name: str, profile: str, config: dict[str, Any], keys: list[str], compute: Callable[[str], Any],
+              desc: str) -> dict[str, Any]:
+    """``compute(key)`` for every key, in order, keeping each finished part in a :class:`Checkpoint`.
+
+    An interrupted run at a larger profile resumes after its last finished part; at the
+    quick profile parts stay in memory. Returns key -> part, and clears the checkpoint.
+    """
+    finished = Checkpoint(name, profile, config, enabled=profile != "quick")
+    for key in tqdm([key for key in keys if key not in finished], desc=desc, disable=profile == "quick"):
+        finished[key] = compute(key)
+    parts = {key: finished[key] for key in keys}
+    finished.clear()
+    return parts
+
+
 @experiment("mnist-accuracy")
 def mnist_accuracy(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test accuracy and confusion matrix of the shipped MNIST model."""
@@ -53,8 +81,6 @@ def cw_table_iii(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """C&W's Table III: every objective f1-f7 with every box encoding, best and average case."""
     from ead_tutorial.attacks import cw_l2
     from ead_tutorial.box import BOXES
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
     from ead_tutorial.objectives import OBJECTIVES
 
@@ -65,22 +91,19 @@ def cw_table_iii(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
               "initial_c": pick(quick=1.0, standard=1e-3, paper=1e-3, profile=profile),
               "lr": 1e-2, "kappa": 0.0}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    finished = Checkpoint("cw-table-iii", profile, config, enabled=profile != "quick")
-    cells = [(objective, box) for box in BOXES for objective in OBJECTIVES]
-    for objective, box in tqdm(cells, desc="Table III cells", disable=profile == "quick"):
-        key = f"{objective}/{box}"
-        if key in finished:
-            continue
+    images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
+
+    def cell(key: str) -> dict[str, dict[str, float]]:
+        objective, box = key.split("/")
         result = cw_l2(model, images, targets, objective=objective, box=box, kappa=config["kappa"],
                        search_steps=config["search_steps"], steps=config["steps"], lr=config["lr"],
-                       initial_c=config["initial_c"], true_labels=y.to(device())[index])
+                       initial_c=config["initial_c"], true_labels=true_labels)
         cases = result.case_table(by="L2", seed=config["seed"])
-        finished[key] = {case: {"success": float(cases.loc[case, "ASR"]), "mean_l2": float(cases.loc[case, "L2"])}
-                         for case in ("best", "average")}
-    table = {key: finished[key] for key in (f"{o}/{b}" for o, b in cells)}
-    finished.clear()
+        return {case: {"success": float(cases.loc[case, "ASR"]), "mean_l2": float(cases.loc[case, "L2"])}
+                for case in ("best", "average")}
+
+    cells = [f"{objective}/{box}" for box in BOXES for objective in OBJECTIVES]
+    table = run_parts("cw-table-iii", profile, config, cells, cell, "Table III cells")
     return config, {"cells": table}
 
 
@@ -94,15 +117,12 @@ def cw_batch_speedup(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """C&W L0 and L-infinity on many rows at once against one row at a time."""
     from ead_tutorial.attacks import cw_l0, cw_linf
     from ead_tutorial.bench import batch_speedup
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 3, "n_images": pick(quick=1, standard=10, paper=10, profile=profile),
               "cw_l0": FAST_L0, "cw_linf": FAST_LINF}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, _ = with_all_targets(x.to(device()), y.to(device()))
+    images, targets, _ = attack_rows(model, config["n_images"], config["seed"])
     data = {name: batch_speedup(attack, model, images, targets, **config[name])
             for name, attack in (("cw_l0", cw_l0), ("cw_linf", cw_linf))}
     return config, data
@@ -156,25 +176,19 @@ def cw_and_ead(model, images: torch.Tensor, targets: torch.Tensor, profile: str,
 @experiment("ead-table-2")
 def ead_table_2(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """EAD's Table 2 on MNIST: C&W L2, EAD (EN rule) and EAD (L1 rule), best, average and worst case."""
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 0, "beta": 1e-3, "kappa": 0.0,
               "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
               "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile)}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+    images, targets, _ = attack_rows(model, config["n_images"], config["seed"])
     attacks = cw_and_ead(model, images, targets, profile, beta=config["beta"], kappa=config["kappa"])
     ranked_by = {name: by for name, (_, by) in attacks.items()}
-    finished = Checkpoint("ead-table-2", profile, config, enabled=profile != "quick")
-    for name in tqdm(attacks, desc="Table 2 attacks", disable=profile == "quick"):
-        if name not in finished:
-            finished[name] = timed_summary(attacks[name][0], ranked_by[name], config["seed"])
-    data = {"attacks": {name: finished[name] for name in attacks}, "ranked_by": ranked_by}
-    finished.clear()
-    return config, data
+    summaries = run_parts("ead-table-2", profile, config, list(attacks),
+                          lambda name: timed_summary(attacks[name][0], ranked_by[name], config["seed"]),
+                          "Table 2 attacks")
+    return config, {"attacks": summaries, "ranked_by": ranked_by}
 
 
 BETAS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1)
@@ -184,8 +198,6 @@ BETAS = (1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1)
 def ead_beta_sweep(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """EAD's Table 6 on MNIST: both decision rules over the L1 weight beta, best, average and worst case."""
     from ead_tutorial.attacks import ead
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 0, "kappa": 0.0,
@@ -196,18 +208,14 @@ def ead_beta_sweep(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
         config.update(search_steps=3, steps=200)
     budget = {key: config[key] for key in ("search_steps", "steps", "initial_c")}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, _ = with_all_targets(x.to(device()), y.to(device()))
-    finished = Checkpoint("ead-beta-sweep", profile, config, enabled=profile != "quick")
-    runs = [(rule, beta) for rule in ("en", "l1") for beta in config["betas"]]
-    for rule, beta in tqdm(runs, desc="beta sweep", disable=profile == "quick"):
-        key = f"{rule}/{beta:g}"
-        if key not in finished:
-            result = ead(model, images, targets, beta=beta, rule=rule, **budget)
-            finished[key] = case_summary(result, "L1", config["seed"])
-    data = {"cells": {f"{rule}/{beta:g}": finished[f"{rule}/{beta:g}"] for rule, beta in runs}}
-    finished.clear()
-    return config, data
+    images, targets, _ = attack_rows(model, config["n_images"], config["seed"])
+
+    def cell(key: str) -> dict[str, dict[str, float]]:
+        rule, beta = key.split("/")
+        return case_summary(ead(model, images, targets, beta=float(beta), rule=rule, **budget), "L1", config["seed"])
+
+    keys = [f"{rule}/{beta:g}" for rule in ("en", "l1") for beta in config["betas"]]
+    return config, {"cells": run_parts("ead-beta-sweep", profile, config, keys, cell, "beta sweep")}
 
 
 # The fast gradient baselines' eps grids: the paper's (Table 4) at the larger profiles; at the
@@ -255,8 +263,6 @@ def every_attack(model, images: torch.Tensor, targets: torch.Tensor, profile: st
 @experiment("ead-table-8")
 def ead_table_8(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """EAD's Table 8 on MNIST, extended: FGM, I-FGM, C&W L2, EAD (both rules), C&W L0 and L-infinity."""
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
     config = {"model": "mnist", "seed": 0, "beta": 1e-3, "n_images": pick(quick=1, standard=20, paper=1000,
@@ -264,18 +270,12 @@ def ead_table_8(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
               **ead_budget(profile),
               "eps_resolution": pick(quick=QUICK_RESOLUTION, standard="paper", paper="paper", profile=profile)}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    attacks = every_attack(model, images, targets, profile, beta=config["beta"], true_labels=y.to(device())[index])
-    finished = Checkpoint("ead-table-8", profile, config, enabled=profile != "quick")
-    for name in tqdm(attacks, desc="Table 8 attacks", disable=profile == "quick"):
-        if name not in finished:
-            run, ranked_by = attacks[name]
-            finished[name] = timed_summary(run, ranked_by, config["seed"])
-    data = {"attacks": {name: finished[name] for name in attacks},
-            "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
-    finished.clear()
-    return config, data
+    images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
+    attacks = every_attack(model, images, targets, profile, beta=config["beta"], true_labels=true_labels)
+    summaries = run_parts("ead-table-8", profile, config, list(attacks),
+                          lambda name: timed_summary(*attacks[name], config["seed"]), "Table 8 attacks")
+    return config, {"attacks": summaries,
+                    "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
 
 
 @experiment("ead-table-11")
@@ -285,8 +285,6 @@ def ead_table_11(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     Each network is attacked on its own correctly classified test images (drawn with the
     same seed), toward every wrong class, with the paper's budget.
     """
-    from ead_tutorial.data import sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.models import distilled_temperatures, pretrained
     from ead_tutorial.models.distill import weights_name
 
@@ -294,22 +292,20 @@ def ead_table_11(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     config = {"networks": networks, "seed": 0, "beta": 1e-3, "kappa": 0.0,
               "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
               "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile)}
-    finished = Checkpoint("ead-table-11", profile, config, enabled=profile != "quick")
-    parts = [(network, attack) for network in networks for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")]
-    for network, attack in tqdm(parts, desc="Table 11 attacks", disable=profile == "quick"):
-        key = f"{network} / {attack}"
-        if key in finished:
-            continue
+    attacks = ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")
+
+    def part(key: str) -> dict[str, Any]:
+        network, attack = key.split(" / ")
         model = pretrained(networks[network])
-        x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-        images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+        images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
         run, by = cw_and_ead(model, images, targets, profile, beta=config["beta"], kappa=config["kappa"],
-                             true_labels=y.to(device())[index])[attack]
-        finished[key] = timed_summary(run, by, config["seed"])
-    data = {"results": {network: {attack: finished[f"{network} / {attack}"] for n, attack in parts if n == network}
-                        for network in networks}}
-    finished.clear()
-    return config, data
+                             true_labels=true_labels)[attack]
+        return timed_summary(run, by, config["seed"])
+
+    keys = [f"{network} / {attack}" for network in networks for attack in attacks]
+    parts = run_parts("ead-table-11", profile, config, keys, part, "Table 11 attacks")
+    return config, {"results": {network: {attack: parts[f"{network} / {attack}"] for attack in attacks}
+                                for network in networks}}
 
 
 TRANSFER_KAPPAS = {"quick": [0, 20, 40], "standard": [0, 10, 20, 30, 40, 50, 60], "paper": list(range(0, 61, 5))}
@@ -354,20 +350,19 @@ def ead_table_13(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
                                            true_labels=true_labels).items():
             parts[f"{name} / kappa={kappa:g}"] = (run, by)
 
-    finished = Checkpoint("ead-table-13", profile, config, enabled=profile != "quick")
-    for key in tqdm([key for key in parts if key not in finished], desc="Table 13 attacks", disable=profile == "quick"):
+    def part(key: str) -> dict[str, Any]:
         run, by = parts[key]
         started = time.perf_counter()
         result = run()
         transferred = transfer_success(result, judge)
         cases = case_table(transferred, result.norms, by=by, seed=config["seed"])
-        finished[key] = {"transfer": {case: {metric: float(cases.loc[case, metric]) for metric in cases.columns}
-                                      for case in cases.index},
-                         "transfer ASR, all rows": success_rate(transferred),
-                         "source ASR": result.success_rate, "seconds": time.perf_counter() - started}
-    data = {"results": {key: finished[key] for key in parts}, "n_rows": len(targets)}
-    finished.clear()
-    return config, data
+        return {"transfer": {case: {metric: float(cases.loc[case, metric]) for metric in cases.columns}
+                             for case in cases.index},
+                "transfer ASR, all rows": success_rate(transferred),
+                "source ASR": result.success_rate, "seconds": time.perf_counter() - started}
+
+    results = run_parts("ead-table-13", profile, config, list(parts), part, "Table 13 attacks")
+    return config, {"results": results, "n_rows": len(targets)}
 
 
 ADVERSARIAL_TRAININGS = {"None": [], "EAD (L1 rule)": ["EAD (L1 rule)"], "C&W (L2)": ["C&W (L2)"],
@@ -387,7 +382,7 @@ def ead_table_14(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
     subset of the training set. Crafted chunks and training checkpoints are kept (except
     at quick), so an interrupted run resumes.
     """
-    from ead_tutorial.data import data_dir, load_mnist, sample_correct, with_all_targets
+    from ead_tutorial.data import data_dir, load_mnist
     from ead_tutorial.devices import device
     from ead_tutorial.models import CWMnistNet, TrainConfig, accuracy, pretrained
     from ead_tutorial.models.adversarial import craft_training_examples, train_adversarial
@@ -441,10 +436,8 @@ def ead_table_14(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 model, _ = train_adversarial(make_model, x_train, y_train, [crafted[s] for s in sources], recipe,
                                              checkpoint_dir=work / "networks" / training, progress=False)
             model = model.to(device()).eval()
-            x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-            images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-            run, by = cw_and_ead(model, images, targets, profile, beta=config["beta"],
-                                 true_labels=y.to(device())[index])[attack]
+            images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
+            run, by = cw_and_ead(model, images, targets, profile, beta=config["beta"], true_labels=true_labels)[attack]
             finished[key] = timed_summary(run, by, config["seed"])
     data = {"networks": {training: finished[f"{training} / accuracy"] for training in config["trainings"]},
             "results": {training: {attack: finished[f"{training} / {attack}"]
@@ -458,7 +451,6 @@ def ead_table_14(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def attack_benchmark(profile: str, progress: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Our C&W L2 and EAD against foolbox's, adv-lib's and torchattacks' on the same rows: time, passes, ASR, norms."""
     from ead_tutorial.benchmark import race
-    from ead_tutorial.data import sample_correct, with_all_targets
     from ead_tutorial.devices import device
     from ead_tutorial.models import pretrained
 
@@ -467,8 +459,7 @@ def attack_benchmark(profile: str, progress: bool = False) -> tuple[dict[str, An
               "cw_box": pick(quick="projected", standard="tanh", paper="tanh", profile=profile),
               "threads": torch.get_num_threads() if device().type == "cpu" else None}
     model = pretrained("mnist")
-    x, y = sample_correct(model, config["n_images"], seed=config["seed"])
-    images, targets, _ = with_all_targets(x.to(device()), y.to(device()))
+    images, targets, _ = attack_rows(model, config["n_images"], config["seed"])
     data = {"attacks": race(model, images, targets, config, progress=progress), "hardware": describe_hardware()}
     return config, data
 

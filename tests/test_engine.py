@@ -180,3 +180,47 @@ def test_ista_needs_one_forward_pass_per_iteration(mnist_rows):
     # 50 gradient passes per round, the last iterate of each round judged once more, and the final check.
     assert result.gradient_evaluations.tolist() == [100] * 4
     assert result.forward_passes.tolist() == [100 + 2 + 1] * 4
+
+
+def test_reference_removal_fixes_pixels_in_score_order_within_its_budget():
+    from ead_tutorial.attacks.cw_l0_attack import reference_pixels_to_remove
+
+    allowed = torch.ones(3, 1, 1, 100, dtype=torch.bool)
+    delta = torch.full((3, 1, 1, 100), 0.5)  # 100 changed pixels: a budget of ceil(0.3 * 10) = 3
+    scores = torch.arange(100.0).view(1, 1, 1, 100).repeat(3, 1, 1, 1) * 1e-4  # all below 0.01 ...
+    scores[1, ..., 1:] += 0.02  # ... except row 1's, above 0.01 from the second on: its walk ends after two
+    scores[2] += 1.0  # row 2: the first pixel is already above 0.01, and is fixed all the same
+    fixed = reference_pixels_to_remove(allowed, delta, scores).flatten(1)
+    assert fixed.sum(1).tolist() == [3, 2, 1]
+    assert fixed[0, :3].all() and fixed[1, :2].all() and fixed[2, 0]
+    # Unchanged pixels are walked too (they score 0, so first), and count toward the budget.
+    delta[0, ..., :50] = 0
+    scores = torch.where(delta == 0, 0.0, scores)
+    fixed = reference_pixels_to_remove(allowed, delta, scores).flatten(1)
+    assert fixed[0].sum() == 3 and not fixed[0, 50:].any()  # ceil(0.3 * sqrt(50)) = 3 of the unchanged
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_tries_restart_from_the_round_start_only_when_asked(reset, monkeypatch):
+    from ead_tutorial.attacks import cw_linf
+    from ead_tutorial.box import ProjectedBox
+
+    calls = []
+    real = ProjectedBox.to_variable
+    monkeypatch.setattr(ProjectedBox, "to_variable", staticmethod(lambda x: calls.append(len(x)) or real(x)))
+    model, x, targets = _stalled_rows(rows=1)
+    cw_linf(model, x, targets, steps=5, initial_c=1.0, largest_c=8.0, box="projected", abort_early=False,
+            reset_between_tries=reset)
+    # c = 1, 2, 4, 8 all fail: four tries, each started afresh only with reset_between_tries.
+    assert sum(1 for rows in calls if rows) == (4 if reset else 1)
+
+
+def test_the_reference_options_of_l0_and_linf_run(mnist_rows):
+    model, images, targets = mnist_rows
+    l0 = cw_l0(model, images[:2], targets[:2], steps=60, lr=0.05, initial_c=1.0, largest_c=4.0, box="projected",
+               kappa=0.01, removal="reference", score="reference", reset_between_tries=False, abort_early=False,
+               max_rounds=3)
+    assert l0.success.all() and (l0.details["rounds"] == 3).all()
+    linf = cw_linf(model, images[:2], targets[:2], steps=60, lr=0.01, initial_c=0.1, largest_c=0.4,
+                   box="projected", acceptance="loss", reset_between_tries=False, max_rounds=3)
+    assert linf.adversarial.min() >= 0 and linf.adversarial.max() <= 1

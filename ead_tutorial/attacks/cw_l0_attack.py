@@ -14,8 +14,6 @@ tensors, and every row moves through its rounds at its own pace (see ``rounds``)
 
 from __future__ import annotations
 
-import math
-
 import torch
 from tqdm.auto import tqdm
 
@@ -28,7 +26,11 @@ from ead_tutorial.metrics import l0
 from ead_tutorial.objectives import f6, margin, succeeded
 
 # How each allowed pixel is scored; the lowest scores are removed first.
-SCORES = ("gradient", "signed", "magnitude", "random")
+SCORES = ("gradient", "signed", "magnitude", "random", "reference")
+# How many pixels a round removes: the package's rule or C&W's code's (see ``pixels_to_remove``).
+REMOVALS = ("package", "reference")
+# C&W's code stops a round's removals at the first pixel scoring above this.
+REFERENCE_SCORE_LIMIT = 0.01
 # A pixel whose change (summed over channels) is below this is treated as unchanged.
 NEGLIGIBLE = 1e-4
 # The adaptive rule removes ceil(REMOVAL_RATE * sqrt(changed pixels)) pixels per round.
@@ -42,7 +44,10 @@ def pixel_scores(delta: torch.Tensor, grad: torch.Tensor, score: str, generator:
     - "signed": sum_c g * delta, the rule as printed (argmin g_i delta_i), which picks
       the pixels that help most, because helpful changes lower f and so have g * delta < 0;
     - "magnitude": sum_c |delta|, ignoring the gradient;
-    - "random": uniform noise (the ablation's baseline).
+    - "random": uniform noise (the ablation's baseline);
+    - "reference": |sum_c delta| * sum_c |g|, C&W's code's score, where ``grad`` must then be
+      the gradient of the whole loss with respect to the optimiser's variable (in tanh space
+      for the tanh box), not of f in image space.
     """
     if score == "gradient":
         return (grad * delta).sum(1, keepdim=True).abs()
@@ -50,6 +55,8 @@ def pixel_scores(delta: torch.Tensor, grad: torch.Tensor, score: str, generator:
         return (grad * delta).sum(1, keepdim=True)
     if score == "magnitude":
         return delta.abs().sum(1, keepdim=True)
+    if score == "reference":
+        return delta.sum(1, keepdim=True).abs() * grad.abs().sum(1, keepdim=True)
     if score == "random":
         shape = (delta.shape[0], 1, *delta.shape[2:])
         return torch.rand(shape, generator=generator, device=delta.device, dtype=delta.dtype)
@@ -79,10 +86,31 @@ def pixels_to_remove(allowed: torch.Tensor, delta: torch.Tensor, scores: torch.T
     return negligible | lowest.view_as(allowed)
 
 
+def reference_pixels_to_remove(allowed: torch.Tensor, delta: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The pixels C&W's code fixes after a successful round (bool B x 1 x H x W).
+
+    It walks the allowed pixels in increasing order of score, unchanged ones included,
+    and fixes them one at a time until it has fixed ceil(0.3 sqrt(changed pixels)) of
+    them (at least one), or has just fixed a pixel scoring above 0.01.
+    """
+    changed = (allowed & (delta.abs().sum(1, keepdim=True) >= NEGLIGIBLE)).flatten(1).sum(1)
+    budget = torch.ceil(REMOVAL_RATE * changed.double().sqrt()).long().clamp(min=1)
+    flat_allowed = allowed.flatten(1)
+    ordered = scores.flatten(1).masked_fill(~flat_allowed, float("inf"))
+    ranked = ordered.argsort(dim=1, stable=True)
+    ranked_scores = ordered.gather(1, ranked)
+    above = (ranked_scores > REFERENCE_SCORE_LIMIT) & torch.isfinite(ranked_scores)
+    position = torch.arange(ranked.shape[1], device=ranked.device).expand_as(ranked)
+    first_above = torch.where(above, position, ranked.shape[1]).amin(1)
+    count = torch.minimum(torch.minimum(budget, first_above + 1), flat_allowed.sum(1))
+    fixed = torch.zeros_like(flat_allowed).scatter_(1, ranked, position < count[:, None])
+    return fixed.view_as(allowed)
+
+
 def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
           steps: int = 1000, lr: float = 1e-2, initial_c: float = 1e-3, largest_c: float = 2e6,
           c_factor: float = 2.0, box: str = "tanh", abort_early: bool = True, score: str = "gradient",
-          pixels_per_round: int | None = None,
+          pixels_per_round: int | None = None, removal: str = "package", reset_between_tries: bool = True,
           max_rounds: int | None = None, discretize: bool = False, targeted: bool = True,
           true_labels: torch.Tensor | None = None, seed: int = 0, progress: bool = False,
           record: bool = False):
@@ -103,6 +131,11 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     abort_early : end a try at one c once its loss stalls (as in the L2 attack) instead of running all ``steps``
     score : how pixels are ranked for removal, one of ``SCORES`` ("gradient" is C&W's)
     pixels_per_round : pixels removed per round besides the negligible ones (None: adaptive)
+    removal : "package" (every negligible pixel plus the lowest-scoring changed ones) or
+        "reference" (C&W's code: one at a time in score order, see
+        :func:`reference_pixels_to_remove`; ``pixels_per_round`` is then ignored)
+    reset_between_tries : start each try at a doubled c afresh from the round's start, with
+        Adam's state cleared; False keeps both, as C&W's code does
     max_rounds : stop after this many rounds (None: when every row has failed)
     discretize : round the result to 8-bit pixels and repair any success that rounding broke
     true_labels : int64 B, optional; in the targeted mode a target may not equal it
@@ -119,6 +152,8 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     """
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+    if removal not in REMOVALS:
+        raise ValueError(f"unknown removal {removal!r}; choose one of {', '.join(REMOVALS)}")
     if images.dim() != 4:
         raise ValueError(f"cw_l0 needs B x C x H x W images (a pixel is one (h, w) position), "
                          f"got shape {tuple(images.shape)}")
@@ -154,6 +189,9 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     def on_accept(rows, solutions):  # record the success, then shrink the allowed set
         solutions, grad = _tidy_solution(model, images[rows], solutions, targets[rows], kappa, targeted)
         evaluations[rows] += 1
+        if score == "reference":  # the whole loss's gradient in the optimiser's variable, as C&W's code scores
+            grad = _loss_gradient(model, images[rows], solutions, targets[rows], c[rows], kappa, targeted, encoding)
+            evaluations[rows] += 1
         delta = solutions - images[rows]
         improved = rows[l0(delta) < best.distance[rows]]
         answer_mask[improved] = allowed[improved]
@@ -161,7 +199,10 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         rounds[rows] += 1
         starts[rows] = solutions
         scores = pixel_scores(delta, grad, score, generator)
-        allowed[rows] &= ~pixels_to_remove(allowed[rows], delta, scores, pixels_per_round)
+        if removal == "reference":
+            allowed[rows] &= ~reference_pixels_to_remove(allowed[rows], delta, scores)
+        else:
+            allowed[rows] &= ~pixels_to_remove(allowed[rows], delta, scores, pixels_per_round)
         if record:
             history.append(allowed.clone())
         go_on = allowed[rows].flatten(1).any(1)
@@ -171,7 +212,7 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         run_rounds(model, starts, c, to_variable=encoding.to_variable, after_step=encoding.after_step,
                    image_of=image_of, loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr,
                    largest_c=largest_c, factor=c_factor, abort_early=abort_early, evaluations=evaluations,
-                   progress=bar)
+                   reset_between_tries=reset_between_tries, progress=bar)
 
     result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
                            targeted=targeted, discretize=discretize)
@@ -196,3 +237,13 @@ def _tidy_solution(model, images, solutions, targets, kappa, targeted):
         (grad,) = torch.autograd.grad(goal.sum(), x)
     keeps = succeeded(logits.detach(), targets, kappa, targeted).view(-1, 1, 1, 1)
     return torch.where(keeps, tidied, solutions), grad
+
+
+def _loss_gradient(model, images, solutions, targets, c, kappa, targeted, encoding):
+    """The gradient of ||x - x0||^2 + c f6(x) with respect to the box encoding's variable w, at the solutions."""
+    with torch.enable_grad():
+        w = encoding.to_variable(solutions).detach().requires_grad_()
+        x = encoding.to_image(w)
+        loss = (x - images).flatten(1).pow(2).sum(1) + c * f6(model(x), targets, kappa, targeted)
+        (grad,) = torch.autograd.grad(loss.sum(), w)
+    return grad

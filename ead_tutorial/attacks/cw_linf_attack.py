@@ -27,6 +27,10 @@ from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negat
 from ead_tutorial.box import get_box
 from ead_tutorial.objectives import f6, succeeded
 
+ACCEPTANCES = ("package", "loss")
+# C&W's code accepts a try once its loss falls below this times c.
+REFERENCE_LOSS_LIMIT = 1e-4
+
 
 def tau_penalty(delta: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     """sum_i (|delta_i| - tau)^+ per row, for B x ... changes and float B thresholds."""
@@ -36,7 +40,8 @@ def tau_penalty(delta: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
 def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
             steps: int = 1000, lr: float = 5e-3, initial_c: float = 1e-5, largest_c: float = 20.0,
             c_factor: float = 2.0, initial_tau: float = 1.0, tau_factor: float = 0.9, smallest_tau: float = 1 / 256,
-            box: str = "tanh", abort_early: bool = True, max_rounds: int | None = None,
+            box: str = "tanh", abort_early: bool = True, acceptance: str = "package",
+            reset_between_tries: bool = True, max_rounds: int | None = None,
             discretize: bool = False, targeted: bool = True, true_labels: torch.Tensor | None = None,
             progress: bool = False, record: bool = False):
     """The C&W L-infinity attack: shrink tau while c f6 + sum (|delta_i| - tau)^+ can still be solved.
@@ -57,6 +62,11 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     smallest_tau : a row stops once tau falls below this (1/256: below one 8-bit level)
     box : how the attack stays in [0, 1]: "tanh" (C&W), "projected" or "clipped"
     abort_early : end a try at one c once its loss stalls, instead of running all ``steps``
+    acceptance : "package" (the first iterate that succeeds with every |delta_i| <= tau) or
+        "loss" (C&W's code's test, the loss below 1e-4 c, with success checked on the same
+        iterate; the code checks the iterate after the next step)
+    reset_between_tries : start each try at a doubled c afresh from the round's start, with
+        Adam's state cleared; False keeps both, as C&W's code does
     max_rounds : stop after this many rounds (None: when every row has finished)
     discretize : round the result to 8-bit pixels and repair any success that rounding broke
     true_labels : int64 B, optional; in the targeted mode a target may not equal it
@@ -73,6 +83,8 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
                        initial_tau=initial_tau, smallest_tau=smallest_tau)
     if c_factor <= 1:
         raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
+    if acceptance not in ACCEPTANCES:
+        raise ValueError(f"unknown acceptance {acceptance!r}; choose one of {', '.join(ACCEPTANCES)}")
     if not 0 < tau_factor < 1:
         raise ValueError(f"tau_factor must lie strictly between 0 and 1 so that tau shrinks, got {tau_factor}")
     encoding = get_box(box)
@@ -93,7 +105,10 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     def loss_of(x, logits, rows):  # c f6 + sum_i (|delta_i| - tau)^+
         return c[rows] * f6(logits, targets[rows], kappa, targeted) + tau_penalty(x - images[rows], tau[rows])
 
-    def accept(x, logits, rows):  # success with every change within tau
+    def accept(x, logits, rows):  # success with every change within tau, or C&W's code's loss test
+        if acceptance == "loss":
+            small = loss_of(x, logits, rows) < REFERENCE_LOSS_LIMIT * c[rows]
+            return small & succeeded(logits, targets[rows], kappa, targeted)
         within = (x - images[rows]).abs().flatten(1).amax(1) <= tau[rows]
         return within & succeeded(logits, targets[rows], kappa, targeted)
 
@@ -111,7 +126,7 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
         run_rounds(model, starts, c, to_variable=encoding.to_variable, after_step=encoding.after_step,
                    image_of=image_of, loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr,
                    largest_c=largest_c, factor=c_factor, abort_early=abort_early, evaluations=evaluations,
-                   progress=bar)
+                   reset_between_tries=reset_between_tries, progress=bar)
 
     result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
                            targeted=targeted, discretize=discretize)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.rows import per_row
-from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs
 from ead_tutorial.metrics import distortions
 from ead_tutorial.objectives import succeeded
 

@@ -33,7 +33,7 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
                to_variable: Callable[[torch.Tensor], torch.Tensor], after_step: Callable[[torch.Tensor], None],
                image_of: ImageOf, loss_of: RowFunction, accept: RowFunction, on_accept: OnAccept, steps: int,
                lr: float, largest_c: float, factor: float, abort_early: bool, evaluations: torch.Tensor,
-               progress=None) -> None:
+               reset_between_tries: bool = True, progress=None) -> None:
     """Run every row's rounds to the end.
 
     Parameters
@@ -42,8 +42,15 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
     c : float B, each row's constant; multiplied by ``factor`` after every failed try (in place)
     on_accept : called with the rows that just found an acceptable iterate and those iterates;
         it records them, tightens the rows' problems, and says which rows go on
+    abort_early : end a try once its loss has not fallen below ``ABORT_TOLERANCE`` times its value at
+        the previous check (checks at steps 0, steps / 10, ... of each try)
     evaluations : int64 B, gradient evaluations per row (updated)
+    reset_between_tries : start each try at a larger c afresh from the round's start, with Adam's
+        state cleared; False keeps the variable and Adam's state, as C&W's code does
     progress : an optional tqdm bar, advanced once per iteration
+
+    The loop waits for the device once per iteration, to learn whether any row finished
+    a try; the running rows are recomputed only when one did.
     """
     n = len(starts)
     device = starts.device
@@ -54,14 +61,15 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
     previous = torch.full((n,), float("inf"), device=device)  # abort early starts at +inf
     check_every = max(steps // 10, 1)
 
-    def restart(rows: torch.Tensor) -> None:
-        variable[rows] = to_variable(starts[rows])
-        optimiser.reset(rows)
+    def new_try(rows: torch.Tensor, from_start: bool = True) -> None:
+        if from_start:
+            variable[rows] = to_variable(starts[rows])
+            optimiser.reset(rows)
         step_in_try[rows] = 0
         previous[rows] = float("inf")
 
-    while running.any():
-        rows = running.nonzero().flatten()
+    rows = torch.arange(n, device=device)
+    while len(rows):
         w = variable[rows].detach().requires_grad_()
         x = image_of(w, rows)
         logits = model(x)
@@ -70,27 +78,30 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
         with torch.no_grad():
             evaluations[rows] += 1
             done = accept(x, logits, rows)
-            if done.any():
-                accepted = rows[done]
-                starts[accepted] = x[done]
-                go_on = on_accept(accepted, x[done])
-                running[accepted[~go_on]] = False
-                restart(accepted[go_on])
-            trying, grad = rows[~done], grad[~done]
-            optimiser.step(variable, grad, trying)
+            # Every running row steps; a row that was accepted is restarted below, which undoes its step.
+            optimiser.step(variable, grad, rows)
             after_step(variable)
-            step_in_try[trying] += 1
-            failed = step_in_try[trying] >= steps
+            k = step_in_try[rows]
+            step_in_try[rows] = k + 1
+            failed = ~done & (k + 1 >= steps)
             if abort_early:
-                check = step_in_try[trying] % check_every == 0
-                stalled = check & (loss[~done] > previous[trying] * ABORT_TOLERANCE)
-                previous[trying[check]] = loss[~done][check]
-                failed |= stalled
-            failed = trying[failed]
-            grows = c[failed] * factor <= largest_c
-            running[failed[~grows]] = False  # the last success stands
-            c[failed[grows]] *= factor
-            restart(failed[grows])
+                check = k % check_every == 0
+                failed |= ~done & check & (loss > previous[rows] * ABORT_TOLERANCE)
+                previous[rows] = torch.where(check, loss, previous[rows])
+            if (done | failed).any():  # the one wait for the device per iteration
+                if done.any():
+                    accepted = rows[done]
+                    starts[accepted] = x[done]
+                    go_on = on_accept(accepted, x[done])
+                    running[accepted[~go_on]] = False
+                    new_try(accepted[go_on])
+                failed = rows[failed]
+                grows = c[failed] * factor <= largest_c
+                running[failed[~grows]] = False  # the last success stands
+                c[failed[grows]] *= factor
+                new_try(failed[grows], from_start=reset_between_tries)
+                rows = running.nonzero().flatten()
+                if progress is not None:
+                    progress.set_postfix(rows=len(rows))
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(rows=int(running.sum()))
