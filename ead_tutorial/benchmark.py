@@ -75,32 +75,42 @@ def bare_pass_per_row(model: torch.nn.Module, images: torch.Tensor, repeats: int
 
 
 def race(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, budget: dict[str, Any],
-         only: list[str] | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
-    """Run every contender on the rows; name -> {seconds, passes per row, ASR, mean norms, cost ratio}."""
+         only: list[str] | None = None, progress: bool = False,
+         run_all: Callable | None = None) -> dict[str, dict[str, float]]:
+    """Run every contender on the rows; name -> {seconds, passes per row, ASR, mean norms, cost ratio}.
+
+    ``run_all(names, measure)``, if given, calls ``measure(name)`` for every name and returns
+    name -> measurement (the experiments pass one that keeps finished parts in a checkpoint).
+    """
     bare = bare_pass_per_row(model, images)
-    table = {}
     chosen = {name: entry for name, entry in contenders(budget).items() if only is None or name in only}
-    for name, (norm, run) in chosen.items():
+
+    def measure(name: str) -> dict[str, float]:
+        norm, run = chosen[name]
         if progress:
             print(f"running {name} ...", flush=True)
-        counter = PassCounter(model)
+        counter, outcome = PassCounter(model), {}
         try:
-            seconds = _timed(lambda: table.__setitem__(name, run(model, images, targets)), images.device)
+            seconds = _timed(lambda: outcome.setdefault("result", run(model, images, targets)), images.device)
         finally:
             counter.remove()
-        result = table[name]
-        table[name] = {"seconds": seconds, "forward passes per row": counter.forward / len(images),
-                       "backward passes per row": counter.backward / len(images), "ASR": result.success_rate,
-                       **{f"mean {key}": value for key, value in result.mean_norms().items()}, "norm": norm,
-                       # seconds per row-iteration against one bare forward and backward pass of one row
-                       "cost per iteration (bare passes)": seconds / counter.backward / bare}
-    return table
+        result = outcome["result"]
+        return {"seconds": seconds, "forward passes per row": counter.forward / len(images),
+                "backward passes per row": counter.backward / len(images), "ASR": result.success_rate,
+                **{f"mean {key}": value for key, value in result.mean_norms().items()}, "norm": norm,
+                # seconds per row-iteration against one bare forward and backward pass of one row
+                "cost per iteration (bare passes)": seconds / counter.backward / bare,
+                "bare pass per row (ms)": 1e3 * bare}
+
+    if run_all is None:
+        return {name: measure(name) for name in chosen}
+    return run_all(list(chosen), measure)
 
 
 def as_frame(table: dict[str, dict[str, float]]) -> pd.DataFrame:
     """The race as a table, rounded to what the numbers mean."""
     frame = pd.DataFrame(table).T
-    numbers = frame.drop(columns="norm").astype(float)
+    numbers = frame.drop(columns=["norm", "bare pass per row (ms)"], errors="ignore").astype(float)
     rounding = {"seconds": 1, "forward passes per row": 0, "backward passes per row": 0, "ASR": 1, "mean L0": 1,
                 "mean L1": 2, "mean L2": 3, "mean Linf": 3, "cost per iteration (bare passes)": 2}
     return numbers.round(rounding)

@@ -460,7 +460,10 @@ def attack_benchmark(profile: str, progress: bool = False) -> tuple[dict[str, An
               "threads": torch.get_num_threads() if device().type == "cpu" else None}
     model = pretrained("mnist")
     images, targets, _ = attack_rows(model, config["n_images"], config["seed"])
-    data = {"attacks": race(model, images, targets, config, progress=progress), "hardware": describe_hardware()}
+    data = {"attacks": race(model, images, targets, config, progress=progress,
+                            run_all=lambda names, measure: run_parts("attack-benchmark", profile, config, names,
+                                                                     measure, "benchmark")),
+            "hardware": describe_hardware()}
     return config, data
 
 

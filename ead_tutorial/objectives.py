@@ -30,9 +30,9 @@ LOG2 = math.log(2.0)
 
 def margin(values: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """max_{i != label} v_i - v_label per row: negative exactly when ``labels`` wins."""
-    labelled = values.gather(1, labels[:, None]).squeeze(1)
-    others = values.masked_fill(F.one_hot(labels, values.shape[1]).bool(), float("-inf"))
-    return others.amax(1) - labelled
+    index = labels[:, None]
+    others = values.scatter(1, index, float("-inf"))  # every class but the label
+    return others.amax(1) - values.gather(1, index).squeeze(1)
 
 
 def _signed_margin(values: torch.Tensor, labels: torch.Tensor, targeted: bool) -> torch.Tensor:

@@ -224,3 +224,10 @@ def test_the_reference_options_of_l0_and_linf_run(mnist_rows):
     linf = cw_linf(model, images[:2], targets[:2], steps=60, lr=0.01, initial_c=0.1, largest_c=0.4,
                    box="projected", acceptance="loss", reset_between_tries=False, max_rounds=3)
     assert linf.adversarial.min() >= 0 and linf.adversarial.max() <= 1
+
+
+@pytest.mark.parametrize("attack", [cw_l2, ead, cw_linf])
+def test_images_the_model_cannot_take_get_a_clear_error(mnist_rows, attack):
+    model, images, targets = mnist_rows
+    with pytest.raises(ValueError, match=r"cannot take images of shape \(4, 784\).*view\(-1, 1, 28, 28\)"):
+        attack(model, images.flatten(1), targets, steps=1)

@@ -54,6 +54,19 @@ def check_same_device_and_dtype(model: torch.nn.Module, images: torch.Tensor) ->
                         f"convert with images.to({parameter.dtype})")
 
 
+@torch.no_grad()
+def first_call(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The model's outputs on ``images``; if the model cannot take them, an error that says so and why."""
+    try:
+        return model(images)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"the model cannot take images of shape {tuple(images.shape)} ({images.dtype}): "
+                         f"it failed with {type(error).__name__}: {reason}. Pass images shaped as the model "
+                         "expects (for the MNIST networks, B x 1 x 28 x 28; reshape a flat B x 784 batch "
+                         "with images.view(-1, 1, 28, 28))") from error
+
+
 def check_non_negative(**values: float | torch.Tensor) -> None:
     for name, value in values.items():
         if (torch.as_tensor(value) < 0).any():
@@ -84,8 +97,7 @@ def check_attack_inputs(model: torch.nn.Module, images: torch.Tensor, labels: to
     check_images(images)
     check_labels(labels, images, "targets" if targeted else "labels")
     check_same_device_and_dtype(model, images)
-    with torch.no_grad():
-        logits = model(images)
+    logits = first_call(model, images)
     check_logits(logits, labels)
     if targeted:
         reference = true_labels if true_labels is not None else logits.argmax(1)
