@@ -467,6 +467,60 @@ def attack_benchmark(profile: str, progress: bool = False) -> tuple[dict[str, An
     return config, data
 
 
+STOPPING_RULES = ("until-success", "loss", "off")
+
+
+@experiment("ead-stopping-rules")
+def ead_stopping_rules(profile: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """EAD's abort-early rules against no early stop: on MNIST, and on a linear model against the exact minimum L1."""
+    from ead_tutorial.attacks import ead
+    from ead_tutorial.models import pretrained
+    from ead_tutorial.models.linear import RandomLinear, minimum_l1
+
+    config = {"model": "mnist", "seed": 11, "beta": 1e-3, "rules": list(STOPPING_RULES),
+              "n_images": pick(quick=1, standard=2, paper=10, profile=profile), **ead_budget(profile),
+              "linear": {"dim": 784, "classes": 10, "scale": 10.0, "seed": 0, "images": 4, "targets_per_image": 3}}
+    mnist = pretrained("mnist")
+    images, targets, _ = attack_rows(mnist, config["n_images"], config["seed"])
+    budget = {key: config[key] for key in ("search_steps", "steps", "initial_c")}
+
+    # The linear model: 4 random images (pixels in [0.2, 0.8]) toward 3 other classes each.
+    linear = RandomLinear(**{key: config["linear"][key] for key in ("dim", "classes", "scale", "seed")})
+    pixels = torch.rand(config["linear"]["images"], config["linear"]["dim"],
+                        generator=torch.Generator().manual_seed(1)) * 0.6 + 0.2
+    predicted = linear(pixels).argmax(1)
+    pairs = []
+    for image, label in enumerate(predicted.tolist()):
+        others = [target for target in range(config["linear"]["classes"]) if target != label]
+        pairs += [(image, target) for target in others[:config["linear"]["targets_per_image"]]]
+    linear_images = pixels[[i for i, _ in pairs]]
+    linear_targets = torch.tensor([t for _, t in pairs])
+    exact = torch.tensor([minimum_l1(linear, linear_images[row], int(linear_targets[row])) for row in range(len(pairs))],
+                         dtype=torch.float64)
+
+    def part(key: str) -> dict[str, Any]:
+        network, rule, stop = key.split(" / ")
+        on_mnist = network == "mnist"
+        model, x, t = (mnist, images, targets) if on_mnist else (linear, linear_images.to(images.device),
+                                                                   linear_targets.to(images.device))
+        started = time.perf_counter()
+        result = ead(model, x, t, beta=config["beta"], rule=rule, abort_early=False if stop == "off" else stop,
+                     **budget)
+        summary = {"ASR": result.success_rate, **result.mean_norms(), "seconds": time.perf_counter() - started,
+                   "gradient passes per row": result.gradient_evaluations.double().mean().item(),
+                   "forward passes per row": result.forward_passes.double().mean().item()}
+        if not on_mnist:
+            solved = result.success.cpu()
+            summary["L1 / exact minimum"] = (result.norms["L1"].cpu().double()[solved] / exact[solved]).mean().item()
+        return summary
+
+    keys = [f"{network} / {rule} / {stop}" for network in ("mnist", "linear") for rule in ("l1", "en")
+            for stop in STOPPING_RULES]
+    runs = run_parts("ead-stopping-rules", profile, config, keys, part, "stopping rules")
+    return config, {"runs": runs, "exact mean L1 (linear)": exact.mean().item(), "rows": {"mnist": len(targets),
+                                                                                          "linear": len(pairs)}}
+
+
 def run_experiment(name: str, profile: str, *, save: bool = True) -> StoredResult:
     """Run experiment ``name`` at ``profile``, timing it, and store the result unless ``save=False``."""
     if name not in EXPERIMENTS:

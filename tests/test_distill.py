@@ -23,9 +23,21 @@ def test_distillation_loss_matches_a_hand_computation():
 
 
 def test_training_minimises_the_distillation_loss():
-    # train_classifier's loss on soft labels, F.cross_entropy(Z / T, p), is the same function.
-    logits, targets = torch.randn(5, 10), F.softmax(torch.randn(5, 10), dim=1)
-    torch.testing.assert_close(F.cross_entropy(logits / 7.0, targets), distillation_loss(logits, targets, 7.0))
+    """train_classifier's loss on soft labels at T is the distillation loss at T (not at 1)."""
+    from ead_tutorial.models import train_classifier
+
+    torch.manual_seed(0)
+    x, soft = torch.rand(16, 1, 28, 28), F.softmax(3 * torch.randn(16, 10), dim=1)
+    net = glorot_initialised(CWMnistNet())
+    config = TrainConfig(epochs=1, batch_size=16, lr=0.0, temperature=7.0)  # lr 0: the network stays put
+    history = train_classifier(net, x, soft, config, device="cpu", progress=False)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(config.seed))
+    net.train()
+    torch.manual_seed(config.seed)  # the same dropout masks as the epoch
+    expected = distillation_loss(net(x[order]), soft[order], 7.0).item()
+    assert history[0]["loss"] == pytest.approx(expected, rel=1e-5)
+    at_one = distillation_loss(net(x[order]), soft[order], 1.0).item()
+    assert abs(at_one - expected) > 1e-3  # the check can tell the temperatures apart
 
 
 def test_soft_labels_are_distributions_that_soften_with_temperature():
@@ -36,7 +48,9 @@ def test_soft_labels_are_distributions_that_soften_with_temperature():
         assert labels.shape == (20, 10) and (labels >= 0).all()
         torch.testing.assert_close(labels.sum(1), torch.ones(20))
     # A higher temperature spreads the probability: the largest one shrinks toward 1/10.
-    assert (hot.amax(1) <= cold.amax(1) + 1e-6).all()
+    assert (hot.amax(1) < cold.amax(1)).all()
+    entropy = lambda p: -(p * p.log()).sum(1)  # noqa: E731
+    assert (entropy(hot) > entropy(cold)).all()
 
 
 def test_glorot_initialisation():
@@ -48,7 +62,7 @@ def test_glorot_initialisation():
             assert (layer.bias == 0).all()
 
 
-def test_distill_trains_a_teacher_and_a_student_and_resumes(tmp_path, mnist_test):
+def test_distill_trains_a_teacher_and_a_student_and_resumes(tmp_path, mnist_test, monkeypatch):
     x, y = mnist_test
     x, y = x[:256], y[:256]
     config = TrainConfig(epochs=1, batch_size=64)
@@ -59,8 +73,12 @@ def test_distill_trains_a_teacher_and_a_student_and_resumes(tmp_path, mnist_test
     # Both stages trained at T, not at 1.
     state = torch.load(tmp_path / "student" / "checkpoint.pt", weights_only=True)
     assert state["config"]["temperature"] == 10.0
-    # A rerun resumes from the checkpoints: same weights, no further epochs.
+    # A rerun resumes from the checkpoints: same weights, and not one optimiser step.
+    steps = []
+    original_step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: steps.append(1) or original_step(self, *a, **k))
     _, again, _ = distill(CWMnistNet, x, y, 10.0, config, checkpoint_dir=tmp_path, progress=False)
+    assert steps == []
     for a, b in zip(student.state_dict().values(), again.state_dict().values()):
         torch.testing.assert_close(a, b)
 
