@@ -1,10 +1,10 @@
 """How fast are the attacks? Ours against foolbox, adv-lib and torchattacks, in one process.
 
-    python -m ead_tutorial.benchmark [--profile quick|standard|paper] [--device cuda]
+    python -m ead_tutorial.benchmark [--profile quick|standard|paper] [--threads 1]
 
 Every attack runs once, one after another, on the same rows (each test image toward
-every other class) at the same budget, with abort early on, on one torch thread
-(unless on a GPU). A counter on the model adds up the rows of every forward pass and
+every other class) at the same budget, with abort early on, on one torch thread on a
+CPU, or on the GPU where there is one. A counter on the model adds up the rows of every forward pass and
 of every backward pass, so the peers, which report no counts, are measured the same
 way as ours. For each attack it reports the wall time, forward and backward passes
 per row, the success rate and the mean norms over successes, and for ours the cost of

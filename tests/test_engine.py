@@ -41,6 +41,12 @@ def test_checks_fall_at_the_reference_iterations():
     assert not EarlyStop(None, steps=1000, n_rows=1, device="cpu").due(0)
 
 
+def test_the_first_check_never_stops_a_row():
+    """The previous loss starts at +inf (C&W's current code; its older 1e6 would stop a loss of 1e7 at k = 0)."""
+    stop = EarlyStop("loss", steps=100, n_rows=1, device="cpu")
+    assert not stop.stalled(torch.tensor([1e7]), torch.zeros(1, dtype=torch.bool)).any()
+
+
 def test_a_stalled_loss_stops_at_the_second_check():
     """Traced by hand: the check at k = 0 only records the loss, the one at k = I/10 stops the row."""
     stop = EarlyStop("loss", steps=1000, n_rows=2, device="cpu")
