@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +88,18 @@ class Checkpoint:
         self.parts: dict[str, Any] = {}
         self.enabled = enabled
         if enabled and self.path.exists():
-            stored = json.loads(self.path.read_text())
-            if stored.get("config") == self.config:
-                self.parts = stored["parts"]
+            try:
+                stored = json.loads(self.path.read_text())
+                parts, config = stored["parts"], stored["config"]
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                warnings.warn(f"ignoring the unreadable checkpoint {self.path} ({type(error).__name__}: {error}); "
+                              "starting afresh", stacklevel=2)
+            else:
+                if config == self.config:
+                    self.parts = parts
+                else:
+                    warnings.warn(f"ignoring the checkpoint {self.path}: it was written with another configuration; "
+                                  "starting afresh", stacklevel=2)
 
     def __contains__(self, key: str) -> bool:
         return key in self.parts

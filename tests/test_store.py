@@ -78,10 +78,26 @@ def test_checkpoint_keeps_finished_parts_for_a_rerun_with_the_same_configuration
     first["a"] = {"value": 1.5}
     again = Checkpoint("demo", "standard", {"n": 1}, directory=tmp_path)
     assert "a" in again and again["a"] == {"value": 1.5}
-    changed = Checkpoint("demo", "standard", {"n": 2}, directory=tmp_path)
+    with pytest.warns(UserWarning, match="another configuration"):
+        changed = Checkpoint("demo", "standard", {"n": 2}, directory=tmp_path)
     assert "a" not in changed
     again.clear()
     assert not Checkpoint("demo", "standard", {"n": 1}, directory=tmp_path).parts
     in_memory = Checkpoint("demo", "quick", {"n": 1}, directory=tmp_path, enabled=False)
     in_memory["b"] = 2
     assert in_memory["b"] == 2 and not list(tmp_path.rglob("*.partial.json"))
+
+
+def test_a_cut_off_or_foreign_checkpoint_starts_afresh_with_a_warning(tmp_path):
+    from ead_tutorial.store import Checkpoint
+
+    finished = Checkpoint("demo", "standard", {"n": 1}, tmp_path)
+    finished["a"] = 1.0
+    text = finished.path.read_text()
+    finished.path.write_text(text[: len(text) // 2])  # cut off mid-write
+    with pytest.warns(UserWarning, match="unreadable checkpoint"):
+        assert "a" not in Checkpoint("demo", "standard", {"n": 1}, tmp_path)
+    finished["a"] = 1.0  # written whole again
+    with pytest.warns(UserWarning, match="another configuration"):
+        assert "a" not in Checkpoint("demo", "standard", {"n": 2}, tmp_path)
+    assert Checkpoint("demo", "standard", {"n": 1}, tmp_path)["a"] == 1.0
