@@ -17,7 +17,6 @@ row moves through its rounds at its own pace (see ``rounds``).
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
 from ead_tutorial.attacks.result import finish_attack
 from ead_tutorial.attacks.rounds import run_rounds
@@ -122,11 +121,10 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
         go_on = tau[rows] >= smallest_tau
         return go_on if max_rounds is None else go_on & (rounds[rows] < max_rounds)
 
-    with tqdm(desc="C&W Linf: iterations", disable=not progress) as bar:
-        run_rounds(model, starts, c, to_variable=encoding.to_variable, after_step=encoding.after_step,
-                   image_of=image_of, loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr,
-                   largest_c=largest_c, factor=c_factor, abort_early=abort_early, evaluations=evaluations,
-                   reset_between_tries=reset_between_tries, progress=bar)
+    run_rounds(model, starts, c, encoding=encoding, image_of=image_of, loss_of=loss_of, accept=accept,
+               on_accept=on_accept, steps=steps, lr=lr, largest_c=largest_c, factor=c_factor, abort_early=abort_early,
+               evaluations=evaluations, reset_between_tries=reset_between_tries,
+               progress="C&W Linf: iterations" if progress else None)
 
     result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
                            targeted=targeted, discretize=discretize)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from ead_tutorial.attacks.stopping import ABORT_TOLERANCE
 from ead_tutorial.attacks.optimizers import RowAdamWithResets
@@ -29,16 +30,16 @@ RowFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 OnAccept = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
-               to_variable: Callable[[torch.Tensor], torch.Tensor], after_step: Callable[[torch.Tensor], None],
+def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *, encoding,
                image_of: ImageOf, loss_of: RowFunction, accept: RowFunction, on_accept: OnAccept, steps: int,
                lr: float, largest_c: float, factor: float, abort_early: bool, evaluations: torch.Tensor,
-               reset_between_tries: bool = True, progress=None) -> None:
+               reset_between_tries: bool = True, progress: str | None = None) -> None:
     """Run every row's rounds to the end.
 
     Parameters
     ----------
     starts : B x C x H x W, where each row's first round starts; updated to each accepted solution
+    encoding : the box encoding (:mod:`ead_tutorial.box`) of the optimiser's variable
     c : float B, each row's constant; multiplied by ``factor`` after every failed try (in place)
     on_accept : called with the rows that just found an acceptable iterate and those iterates;
         it records them, tightens the rows' problems, and says which rows go on
@@ -47,11 +48,18 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
     evaluations : int64 B, gradient evaluations per row (updated)
     reset_between_tries : start each try at a larger c afresh from the round's start, with Adam's
         state cleared; False keeps the variable and Adam's state, as C&W's code does
-    progress : an optional tqdm bar, advanced once per iteration
+    progress : if given, the title of a tqdm bar advanced once per iteration
 
     The loop waits for the device once per iteration, to learn whether any row finished
     a try; the running rows are recomputed only when one did.
     """
+    with tqdm(desc=progress, disable=progress is None) as bar:
+        _run(model, starts, c, encoding.to_variable, encoding.after_step, image_of, loss_of, accept, on_accept,
+             steps, lr, largest_c, factor, abort_early, evaluations, reset_between_tries, bar)
+
+
+def _run(model, starts, c, to_variable, after_step, image_of, loss_of, accept, on_accept, steps, lr, largest_c,
+         factor, abort_early, evaluations, reset_between_tries, progress) -> None:
     n = len(starts)
     device = starts.device
     variable = to_variable(starts)
@@ -101,7 +109,5 @@ def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *,
                 c[failed[grows]] *= factor
                 new_try(failed[grows], from_start=reset_between_tries)
                 rows = running.nonzero().flatten()
-                if progress is not None:
-                    progress.set_postfix(rows=len(rows))
-        if progress is not None:
-            progress.update(1)
+                progress.set_postfix(rows=len(rows))
+        progress.update(1)
