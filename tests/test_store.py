@@ -101,3 +101,10 @@ def test_a_cut_off_or_foreign_checkpoint_starts_afresh_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="another configuration"):
         assert "a" not in Checkpoint("demo", "standard", {"n": 2}, tmp_path)
     assert Checkpoint("demo", "standard", {"n": 1}, tmp_path)["a"] == 1.0
+
+
+def test_reproduce_takes_its_default_profile_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    monkeypatch.setenv("EAD_TUTORIAL_PROFILE", "quick")
+    reproduce.main(["mnist-accuracy"])
+    assert [path.name for path in (tmp_path / "mnist-accuracy").iterdir()] == ["quick.json"]
