@@ -237,3 +237,32 @@ def test_images_the_model_cannot_take_get_a_clear_error(mnist_rows, attack):
     model, images, targets = mnist_rows
     with pytest.raises(ValueError, match=r"cannot take images of shape \(4, 784\).*view\(-1, 1, 28, 28\)"):
         attack(model, images.flatten(1), targets, steps=1)
+
+
+@pytest.fixture(scope="module")
+def mnist_images():
+    from ead_tutorial.data import sample_correct
+    from ead_tutorial.models import pretrained
+
+    model = pretrained("mnist")
+    x, y = sample_correct(model, 3, seed=7)
+    return model, x, y
+
+
+@pytest.mark.parametrize("attack, options", [
+    (cw_linf, dict(steps=60, lr=0.01, initial_c=0.1, largest_c=0.8, box="projected", max_rounds=2)),
+    (cw_l0, dict(steps=60, lr=0.05, initial_c=1.0, largest_c=4.0, box="projected", max_rounds=2)),
+    (cw_l2, dict(search_steps=2, steps=60, initial_c=1.0, box="projected", kappa=2.0)),
+    (ead, dict(search_steps=2, steps=60, initial_c=1.0, kappa=2.0)),
+])
+def test_untargeted_attacks_move_the_prediction_away_by_kappa(mnist_images, attack, options):
+    model, x, y = mnist_images
+    result = attack(model, x, y, targeted=False, **options)
+    assert result.success.any() and not result.targeted
+    with torch.no_grad():
+        logits = model(result.adversarial)
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    best_other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    kappa = options.get("kappa", 0.0)
+    assert (best_other[result.success] - true[result.success] > kappa).all()
+    assert (result.adversarial[~result.success] == x[~result.success]).all()
