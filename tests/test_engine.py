@@ -266,3 +266,26 @@ def test_untargeted_attacks_move_the_prediction_away_by_kappa(mnist_images, atta
     kappa = options.get("kappa", 0.0)
     assert (best_other[result.success] - true[result.success] > kappa).all()
     assert (result.adversarial[~result.success] == x[~result.success]).all()
+
+
+def _on_the_8_bit_lattice(images):
+    return torch.equal(images, torch.round(images * 255) / 255)
+
+
+def test_discretized_l0_examples_are_8_bit_and_still_succeed(mnist_rows):
+    model, images, targets = mnist_rows
+    result = cw_l0(model, images[:2], targets[:2], steps=60, lr=0.05, initial_c=1.0, largest_c=4.0,
+                   box="projected", max_rounds=2, discretize=True)
+    assert result.success.any() and _on_the_8_bit_lattice(result.adversarial)
+
+
+def test_the_rounding_repair_keeps_an_untargeted_margin_of_kappa(mnist_images):
+    model, x, y = mnist_images
+    result = cw_l2(model, x, y, targeted=False, kappa=1.0, search_steps=2, steps=60, initial_c=1.0, box="projected",
+                   discretize=True)
+    assert result.success.any() and _on_the_8_bit_lattice(result.adversarial)
+    with torch.no_grad():
+        logits = model(result.adversarial)
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    best_other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    assert (best_other[result.success] - true[result.success] > 1.0).all()
