@@ -70,7 +70,7 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
             reached = succeeded(logits, target, kappa, targeted)
             best.update(None if everyone else rows, x, reached, distance.sqrt(), c_rows)
             here |= reached
-            optimiser.step(variable, grad, None)
+            optimiser.step(variable, grad)
             encoding.after_step(variable)
             if stop.due(k):
                 going_on = ~stop.stalled(loss.detach(), here)

@@ -1,8 +1,9 @@
-"""Optimisers that step only the rows still being attacked.
+"""Optimisers whose state is held per row, so that rows can leave an attack at any time.
 
-``torch.optim`` steps a whole tensor; an attack whose rows finish at different times
-needs to step a subset of rows and leave the rest untouched (and uncomputed). Adam's
-update is elementwise, so stepping a subset is exactly Adam on each row alone.
+``torch.optim`` steps a whole tensor and keeps its state to itself; an attack whose rows
+finish at different times needs to drop the state of the rows that stopped
+(``keep``), or to step and reset single rows (``RowAdamWithResets``). Adam's update is
+elementwise, so either way it is exactly Adam on each row alone.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 
 
 class RowAdam:
-    """Adam (Kingma & Ba, 2015) on a B x ... variable, one step at a time for the rows given."""
+    """Adam (Kingma & Ba, 2015) on a B x ... variable whose rows may leave (``keep``)."""
 
     def __init__(self, variable: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):
@@ -21,20 +22,13 @@ class RowAdam:
         self.t = 0  # rows only ever leave, so every active row has taken the same number of steps
 
     @torch.no_grad()
-    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor | None) -> None:
-        """Update ``variable[rows]`` (every row if ``rows`` is None) in place, given their gradient."""
+    def step(self, variable: torch.Tensor, grad: torch.Tensor) -> None:
+        """Update every row of ``variable`` in place, given its gradient (both B x ...)."""
         self.t += 1
         first_fix, second_fix = 1 - self.beta1 ** self.t, 1 - self.beta2 ** self.t
-        if rows is None:
-            m, v = self.m, self.v
-            m.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
-            v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-            variable.addcdiv_(m, (v / second_fix).sqrt_().add_(self.eps), value=-self.lr / first_fix)
-            return
-        m = self.m[rows].mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
-        v = self.v[rows].mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        self.m[rows], self.v[rows] = m, v
-        variable[rows] -= self.lr / first_fix * m / ((v / second_fix).sqrt_() + self.eps)
+        self.m.mul_(self.beta1).add_(grad, alpha=1 - self.beta1)
+        self.v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        variable.addcdiv_(self.m, (self.v / second_fix).sqrt_().add_(self.eps), value=-self.lr / first_fix)
 
     def keep(self, going_on: torch.Tensor) -> None:
         """Drop the moments of the rows that stopped, for a variable compacted the same way (bool B)."""
@@ -74,11 +68,8 @@ class RowGradientDescent:
         self.lr = lr
 
     @torch.no_grad()
-    def step(self, variable: torch.Tensor, grad: torch.Tensor, rows: torch.Tensor | None) -> None:
-        if rows is None:
-            variable.sub_(grad, alpha=self.lr)
-        else:
-            variable[rows] -= self.lr * grad
+    def step(self, variable: torch.Tensor, grad: torch.Tensor) -> None:
+        variable.sub_(grad, alpha=self.lr)
 
     def keep(self, going_on: torch.Tensor) -> None:
         """Gradient descent keeps no state per row."""
