@@ -57,6 +57,25 @@ def bare_passes_and_checks(model: torch.nn.Module, images: torch.Tensor, steps: 
             model(images)
 
 
+class PassCounter:
+    """Counts the rows of every forward pass of ``model``, and of every backward pass through it."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.forward = self.backward = 0
+        self.handle = model.register_forward_hook(self._count)
+
+    def _count(self, module, inputs, output) -> None:
+        self.forward += len(output)
+        if output.requires_grad:
+            output.register_hook(self._count_backward)
+
+    def _count_backward(self, grad: torch.Tensor) -> None:
+        self.backward += len(grad)
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
 def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, steps: int = 50,
                        repeats: int = 3, attack: str = "cw_l2") -> dict[str, float]:
     """Seconds per iteration of ``attack`` ("cw_l2" or "ead") and of a bare pass over the same rows, and their ratio.
@@ -64,6 +83,8 @@ def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: to
     The attack runs one round of ``steps`` iterations with abort early off, so it does
     exactly ``steps`` iterations on every row. For EAD it also times its floor, a forward
     and backward pass plus a forward pass, and gives the ratio to it ("ratio to floor").
+    A further, untimed run counts the rows of every forward and backward pass of the model
+    (:class:`PassCounter`), per row and iteration: counts a loaded machine cannot change.
     """
     run = {"cw_l2": cw_l2, "ead": ead}[attack]
     device = images.device
@@ -75,8 +96,15 @@ def cost_per_iteration(model: torch.nn.Module, images: torch.Tensor, targets: to
             floor = min(floor, _timed(lambda: bare_passes_and_checks(model, images, steps), device) / steps)
         iteration = min(iteration, _timed(lambda: run(model, images, targets, search_steps=1, steps=steps,
                                                       abort_early=False), device) / steps)
+    counter = PassCounter(model)  # one more run, untimed, counting the passes of the model
+    try:
+        run(model, images, targets, search_steps=1, steps=steps, abort_early=False)
+    finally:
+        counter.remove()
     timings = {"rows": len(images), "bare pass (ms)": 1e3 * bare, f"{attack} iteration (ms)": 1e3 * iteration,
-               "ratio": iteration / bare}
+               "ratio": iteration / bare,
+               "forward passes per iteration": counter.forward / (steps * len(images)),
+               "backward passes per iteration": counter.backward / (steps * len(images))}
     if attack == "ead":
         timings.update({"pass and check (ms)": 1e3 * floor, "ratio to floor": iteration / floor})
     return timings

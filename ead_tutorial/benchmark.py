@@ -23,26 +23,7 @@ import torch
 
 from ead_tutorial import peers
 from ead_tutorial.attacks import cw_l2, ead
-from ead_tutorial.bench import _timed, bare_passes
-
-
-class PassCounter:
-    """Counts the rows of every forward pass of ``model``, and of every backward pass through it."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.forward = self.backward = 0
-        self.handle = model.register_forward_hook(self._count)
-
-    def _count(self, module, inputs, output) -> None:
-        self.forward += len(output)
-        if output.requires_grad:
-            output.register_hook(self._count_backward)
-
-    def _count_backward(self, grad: torch.Tensor) -> None:
-        self.backward += len(grad)
-
-    def remove(self) -> None:
-        self.handle.remove()
+from ead_tutorial.bench import PassCounter, _timed, bare_passes
 
 
 def contenders(budget: dict[str, Any]) -> dict[str, tuple[str, Callable]]:
@@ -117,7 +98,7 @@ def as_frame(table: dict[str, dict[str, float]]) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    from ead_tutorial.experiments import attack_benchmark
+    from ead_tutorial.experiments import EXPERIMENTS
     from ead_tutorial.profiles import current_profile
 
     parser = argparse.ArgumentParser(prog="python -m ead_tutorial.benchmark", description=__doc__,
@@ -126,7 +107,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on a CPU (default 1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config, data = attack_benchmark(args.profile or current_profile(), progress=True)
+    config, data = EXPERIMENTS["attack-benchmark"](args.profile or current_profile())
     frame = as_frame(data["attacks"])
     print(f"{data['hardware']}; {config}\n{frame.to_string()}")
     return frame

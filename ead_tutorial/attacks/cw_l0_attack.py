@@ -19,7 +19,7 @@ import torch
 from ead_tutorial.attacks.result import finish_attack
 from ead_tutorial.attacks.rounds import run_rounds
 from ead_tutorial.attacks.search import BestSoFar
-from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
 from ead_tutorial.box import get_box
 from ead_tutorial.metrics import l0
 from ead_tutorial.objectives import f6, margin, succeeded
@@ -156,6 +156,7 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     if images.dim() != 4:
         raise ValueError(f"cw_l0 needs B x C x H x W images (a pixel is one (h, w) position), "
                          f"got shape {tuple(images.shape)}")
+    check_counts(steps=steps)
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c)
     if c_factor <= 1:
         raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")

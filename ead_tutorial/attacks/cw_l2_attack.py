@@ -16,7 +16,7 @@ from ead_tutorial.attacks.result import AttackResult, finish_attack
 from ead_tutorial.attacks.rows import per_row
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch, search_rounds
 from ead_tutorial.attacks.stopping import EarlyStop, choose_rule
-from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
 from ead_tutorial.box import get_box
 from ead_tutorial.objectives import get_objective, succeeded
 
@@ -134,6 +134,7 @@ def cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     if restart_from not in RESTARTS:
         raise ValueError(f"unknown restart_from {restart_from!r}; choose one of {', '.join(RESTARTS)}")
     stop_rule = choose_rule(abort_early, default="loss")
+    check_counts(search_steps=search_steps, steps=steps)
     check_non_negative(kappa=kappa, initial_c=initial_c, search_steps=search_steps, steps=steps, lr=lr,
                        restarts=restarts)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)

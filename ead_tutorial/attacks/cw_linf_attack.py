@@ -22,7 +22,7 @@ from ead_tutorial.attacks.result import finish_attack
 from ead_tutorial.attacks.rounds import run_rounds
 from ead_tutorial.attacks.rows import per_row
 from ead_tutorial.attacks.search import BestSoFar
-from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
 from ead_tutorial.box import get_box
 from ead_tutorial.objectives import f6, succeeded
 
@@ -78,6 +78,7 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     tau), "rounds" (int64 B, solved rounds per row) and with ``record=True`` "tau_history"
     (every row's tau after each round of any row, a list of float B tensors).
     """
+    check_counts(steps=steps)
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c,
                        initial_tau=initial_tau, smallest_tau=smallest_tau)
     if c_factor <= 1:

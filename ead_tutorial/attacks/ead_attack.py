@@ -27,7 +27,7 @@ from ead_tutorial.attacks.result import AttackResult, finish_attack
 from ead_tutorial.attacks.rows import per_row, rows_tensor
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch, search_rounds
 from ead_tutorial.attacks.stopping import EarlyStop, choose_rule
-from ead_tutorial.attacks.validation import check_attack_inputs, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
 from ead_tutorial.metrics import l1
 from ead_tutorial.objectives import f6, succeeded
 
@@ -242,6 +242,7 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     if momentum_schedule not in MOMENTA:
         raise ValueError(f"unknown momentum_schedule {momentum_schedule!r}; choose 'paper' or 'reference'")
     stop_rule = choose_rule(abort_early, default="until-success")
+    check_counts(search_steps=search_steps, steps=steps)
     check_non_negative(beta=beta, kappa=kappa, initial_c=initial_c, search_steps=search_steps, steps=steps, lr=lr)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     if isinstance(beta, torch.Tensor) and beta.shape != (len(images),):

@@ -5,6 +5,8 @@ Each failed check raises a ValueError or TypeError that names the problem and th
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 
@@ -71,6 +73,14 @@ def check_non_negative(**values: float | torch.Tensor) -> None:
     for name, value in values.items():
         if (torch.as_tensor(value) < 0).any():
             raise ValueError(f"{name} must be non-negative, got {value}")
+
+
+def check_counts(**counts: int) -> None:
+    """Each of ``counts`` (iterations, rounds) must be a whole number of at least 1."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}: "
+                             f"with {name}={value!r} the attack would not run at all")
 
 
 @torch.no_grad()

@@ -1,0 +1,82 @@
+"""Stored results beside the papers' numbers: ours, a bootstrap interval over images, the paper's, and the gap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ead_tutorial.metrics import case_intervals, rows_from_record
+
+# Decimals that mean something for each metric (success rate in percent, distortions).
+DECIMALS = {"ASR": 1, "L0": 1, "L1": 2, "L2": 3, "Linf": 3}
+
+
+def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95) -> pd.DataFrame | None:
+    """The bootstrap intervals (:func:`~ead_tutorial.metrics.case_intervals`) of one stored part.
+
+    ``part`` is what an experiment stores for one attack: its "cases", and its "rows" where
+    it kept them (None is returned for results stored before they did).
+    """
+    if "rows" not in part:
+        return None
+    success, norms = rows_from_record(part["rows"])
+    return case_intervals(success, norms, by=by, seed=seed, level=level)
+
+
+def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
+                 case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf"),
+                 level: float = 0.95) -> pd.DataFrame:
+    """One case of stored results beside the paper's, row by row.
+
+    Parameters
+    ----------
+    parts : label -> stored part (with "cases", and "rows" for the intervals)
+    paper : the paper's numbers for ``case``, indexed by the same labels, one column per metric
+        (labels the paper lacks get NaN)
+    by : the norm that ranks each part's targets, one for all or label -> norm
+    case : "best", "average" or "worst"
+
+    Returns
+    -------
+    DataFrame indexed by label, columns (metric, "ours" | "95% interval" | "paper" | "gap"),
+    numbers rounded to :data:`DECIMALS`; the gap is ours minus the paper's, and the
+    interval reads "low to high" ("n.a." where the rows were not stored).
+    """
+    table: dict[Any, dict[tuple[str, str], Any]] = {}
+    for label, part in parts.items():
+        ranked_by = by[label] if isinstance(by, dict) else by
+        spread = intervals(part, ranked_by, seed, level)
+        row = {}
+        for metric in metrics:
+            digits = DECIMALS[metric]
+            ours = part["cases"][case][metric]
+            theirs = paper.loc[label, metric] if label in paper.index and metric in paper.columns else float("nan")
+            if spread is None or pd.isna(spread.loc[case, (metric, "low")]):
+                interval = "n.a."
+            else:
+                interval = f"{spread.loc[case, (metric, 'low')]:.{digits}f} to {spread.loc[case, (metric, 'high')]:.{digits}f}"
+            row[metric, "ours"] = round(ours, digits)
+            row[metric, f"{level:.0%} interval"] = interval
+            row[metric, "paper"] = theirs
+            row[metric, "gap"] = round(ours - theirs, digits)
+        table[label] = row
+    frame = pd.DataFrame(table).T
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def outside_interval(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
+                     case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("L1", "L2", "Linf"),
+                     level: float = 0.95) -> list[tuple[Any, str]]:
+    """The (label, metric) pairs whose paper value lies outside our bootstrap interval."""
+    found = []
+    for label, part in parts.items():
+        spread = intervals(part, by[label] if isinstance(by, dict) else by, seed, level)
+        if spread is None or label not in paper.index:
+            continue
+        for metric in metrics:
+            low, high, theirs = spread.loc[case, (metric, "low")], spread.loc[case, (metric, "high")], paper.loc[label, metric]
+            if pd.notna(theirs) and pd.notna(low) and not low <= theirs <= high:
+                found.append((label, metric))
+    return found

@@ -1,0 +1,214 @@
+"""The experiments' machinery: configurations known without running, results that survive
+JSON, runs that resume after being killed, and stored results that cannot go stale."""
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ead_tutorial import experiments, store
+from ead_tutorial.experiments import EXPERIMENTS
+from ead_tutorial.profiles import PROFILES
+
+# The smallest settings under which each experiment still runs every one of its parts.
+TINY_EAD = {"n_images": 1, "search_steps": 1, "steps": 10}
+TINY_CW_L0 = {"steps": 10, "lr": 0.05, "initial_c": 1.0, "largest_c": 2.0, "box": "projected"}
+TINY_CW_LINF = {"steps": 10, "lr": 0.01, "initial_c": 0.1, "largest_c": 0.2, "box": "projected"}
+COARSE_EPS = {"linf": 0.05, "l2": 0.5, "l1": 20.0}
+TINY = {
+    "mnist-accuracy": {"n_images": 200},
+    "cw-table-iii": TINY_EAD,
+    "cw-batch-speedup": {"n_images": 1, "cw_l0": TINY_CW_L0, "cw_linf": TINY_CW_LINF},
+    "ead-table-2": TINY_EAD,
+    "ead-beta-sweep": TINY_EAD | {"betas": [1e-3, 1e-2]},
+    "ead-table-8": TINY_EAD | {"eps_resolution": COARSE_EPS, "cw_l0": TINY_CW_L0, "cw_linf": TINY_CW_LINF},
+    "ead-table-11": TINY_EAD | {"networks": {"undefended": "mnist"}},
+    "ead-table-13": TINY_EAD | {"kappas": [0], "eps_resolution": COARSE_EPS},
+    "ead-table-14": TINY_EAD | {"n_train_images": 1, "train_subset": 300,
+                                "trainings": {"None": [], "EAD (L1 rule)": ["EAD (L1 rule)"]}},
+    "attack-benchmark": TINY_EAD,
+    "ead-stopping-rules": TINY_EAD | {"linear": {"dim": 784, "classes": 10, "scale": 10.0, "seed": 0, "images": 1,
+                                                 "targets_per_image": 1}},
+}
+
+
+def test_every_experiment_has_tiny_settings_for_these_tests():
+    assert sorted(TINY) == sorted(EXPERIMENTS), "give each new experiment its tiny settings here"
+    for name, overrides in TINY.items():
+        EXPERIMENTS[name].config("quick", **overrides)  # every override names a real setting
+
+
+def test_a_configuration_is_known_without_running_and_overrides_must_name_a_setting():
+    config = EXPERIMENTS["ead-table-2"].config("standard")
+    assert config["n_images"] == 20 and config["steps"] == 1000 and config["initial_c"] == 1e-3
+    assert EXPERIMENTS["ead-table-2"].config("standard", n_images=3)["n_images"] == 3
+    with pytest.raises(ValueError, match="no setting 'n_image'.*n_images"):
+        EXPERIMENTS["ead-table-2"].config("standard", n_image=3)
+
+
+def _same(stored, computed, where="data"):
+    """Equal in value and in JSON type, NaN equal to NaN; dict keys must already be strings."""
+    if isinstance(computed, dict):
+        assert isinstance(stored, dict), where
+        for key in computed:
+            assert isinstance(key, str), f"{where}: key {key!r} is a {type(key).__name__}, which JSON turns into a string"
+        assert list(stored) == list(computed), where
+        for key in computed:
+            _same(stored[key], computed[key], f"{where}[{key!r}]")
+    elif isinstance(computed, (list, tuple)):
+        assert isinstance(computed, list), f"{where}: a tuple, which JSON turns into a list"
+        assert isinstance(stored, list) and len(stored) == len(computed), where
+        for index, (a, b) in enumerate(zip(stored, computed)):
+            _same(a, b, f"{where}[{index}]")
+    elif isinstance(computed, float) and math.isnan(computed):
+        assert isinstance(stored, float) and math.isnan(stored), f"{where}: NaN came back as {stored!r}"
+    else:
+        assert type(stored) is type(computed) and stored == computed, f"{where}: {computed!r} came back as {stored!r}"
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_experiment_survives_a_round_trip_through_json(name, tmp_path):
+    if name == "attack-benchmark":
+        pytest.importorskip("foolbox")
+    result = experiments.run_experiment(name, "quick", save=False, **TINY[name])
+    store.save_result(result, tmp_path)
+    loaded = store.load_result(name, "quick", tmp_path)
+    _same(loaded.data, result.data)
+    _same(loaded.config, result.config, "config")
+    assert loaded.code_digest == store.code_digest() and loaded.code_digest in loaded.provenance()
+
+
+def test_the_digest_follows_the_code(tmp_path):
+    package = tmp_path / "package"
+    shutil.copytree(Path(experiments.__file__).parent, package, ignore=shutil.ignore_patterns("results", "*.pt", "__pycache__"))
+    before = store.code_digest(package=package)
+    assert before == store.code_digest()
+    (package / "attacks" / "ead_attack.py").write_text((package / "attacks" / "ead_attack.py").read_text() + "\n# x\n")
+    assert store.code_digest(package=package) != before
+
+
+def _stored_files():
+    return sorted(path for path in store.PACKAGE_RESULTS.glob("*/*.json"))
+
+
+@pytest.mark.parametrize("path", _stored_files(), ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_no_stored_result_or_checkpoint_is_stale(path):
+    """A stored result (or a run's checkpoint) holds the configuration the experiment would run now."""
+    record = json.loads(path.read_text())
+    profile = path.name.split(".")[0]
+    assert profile in PROFILES
+    now = EXPERIMENTS[path.parent.name].config(profile)
+    assert record["config"] == now, (
+        f"{path.parent.name} at {profile} was computed with another configuration than the one it runs now; "
+        f"recompute it with `python -m ead_tutorial.reproduce {path.parent.name} --profile {profile}`")
+
+
+# ---- runs killed and resumed, in a subprocess, as a user would run them -------------------------------------
+
+def _command(name, overrides, keep=True):
+    command = [sys.executable, "-m", "ead_tutorial.reproduce", name, "--profile", "quick", "--keep" if keep else "--no-keep"]
+    for key, value in overrides.items():
+        command += ["--set", f"{key}={json.dumps(value)}"]
+    return command
+
+
+def _environment(results):
+    return os.environ | {"EAD_TUTORIAL_RESULTS": str(results), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _run(name, overrides, results, keep=True):
+    finished = subprocess.run(_command(name, overrides, keep), env=_environment(results), capture_output=True, text=True,
+                              timeout=600)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return finished
+
+
+def _kill_once(name, overrides, results, ready):
+    """Start the run, SIGKILL it as soon as ``ready(parts)`` holds for its checkpoint; return the parts then."""
+    partial = results / name / "quick.partial.json"
+    process = subprocess.Popen(_command(name, overrides), env=_environment(results), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if partial.exists():
+                parts = json.loads(partial.read_text())["parts"]
+                if ready(parts):
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    return parts
+            assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()[-3000:]}"
+            time.sleep(0.01)
+        raise AssertionError("no checkpoint appeared in time")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _without_seconds(value):
+    if isinstance(value, dict):
+        return {key: _without_seconds(item) for key, item in value.items() if key != "seconds"}
+    return value
+
+
+def _resumes_after_sigkill(name, overrides, tmp_path, ready):
+    reference = tmp_path / "uninterrupted"
+    _run(name, overrides, reference, keep=False)  # without checkpoints, so that it leaves nothing to resume from
+    expected = store.load_result(name, "quick", reference)
+
+    results = tmp_path / "killed"
+    before_kill = _kill_once(name, overrides, results, ready)
+    assert not (results / name / "quick.json").exists()
+    resumed = _run(name, overrides, results)
+    assert f"resuming with {len(before_kill)} of" in resumed.stderr or name == "ead-table-14"
+    if name == "ead-table-13":  # a progress bar over the parts, naming the part in progress, with the time left
+        assert "Table 13 attacks" in resumed.stderr and "kappa=0]" in resumed.stderr and "<" in resumed.stderr
+    final = store.load_result(name, "quick", results)
+    assert final.config == expected.config
+    assert _without_seconds(final.data) == _without_seconds(expected.data)
+    assert not (results / name / "quick.partial.json").exists()
+    return before_kill, final
+
+
+def test_a_killed_run_with_parts_resumes_without_recomputing_them(tmp_path):
+    """Table 13's kind: independent parts, each checkpointed as it finishes."""
+    name, overrides = "ead-table-13", TINY["ead-table-13"]
+    before_kill, final = _resumes_after_sigkill(name, overrides, tmp_path, ready=lambda parts: len(parts) >= 1)
+    total = len(final.data["results"])
+    assert 1 <= len(before_kill) < total
+    for key, part in before_kill.items():
+        # Kept, not recomputed: the part's own wall time is the one measured before the kill.
+        assert final.data["results"][key]["seconds"] == part["seconds"]
+
+
+def test_a_killed_training_run_resumes_and_reloads_a_trained_network(tmp_path):
+    """Table 14's kind: killed after a network is trained but before it is attacked, the rerun reloads it."""
+    name, overrides = "ead-table-14", TINY["ead-table-14"]
+    work = EXPERIMENTS[name].config("quick", **overrides)
+    run = experiments.Run(name, "quick", keep=True)
+    networks = run.work_dir(work) / "networks"
+    shutil.rmtree(run.work_dir(work), ignore_errors=True)
+    trained_at = {}
+
+    def trained_not_attacked(parts):
+        if "None / accuracy" in parts and "None / C&W (L2)" not in parts:
+            trained_at.update({path: path.stat().st_mtime_ns for path in (networks / "None").rglob("*") if path.is_file()})
+            return True
+        return False
+
+    try:
+        before_kill, final = _resumes_after_sigkill(name, overrides, tmp_path, ready=trained_not_attacked)
+        assert list(before_kill) == ["None / accuracy"]
+        assert final.data["networks"]["None"] == before_kill["None / accuracy"]
+        # The network was reloaded from its checkpoint, not trained again.
+        assert trained_at and all(path.stat().st_mtime_ns == stamp for path, stamp in trained_at.items())
+    finally:
+        shutil.rmtree(run.work_dir(work), ignore_errors=True)

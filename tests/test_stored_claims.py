@@ -1,0 +1,81 @@
+"""The papers' qualitative claims, asserted on the results the package ships (the larger profiles).
+
+The chapters show these results; here each claim the prose makes about them is checked, so
+that a recomputed result that no longer bears a claim out fails a test instead of leaving
+the prose wrong. A result not computed yet is skipped, and says how to compute it.
+"""
+
+import numpy as np
+import pytest
+
+from ead_tutorial import store
+from ead_tutorial.metrics import case_table, rows_from_record
+
+
+def _stored(name, profile="standard"):
+    try:
+        return store.load_result(name, profile)
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+
+
+def test_batching_is_faster_than_one_row_at_a_time():
+    data = _stored("cw-batch-speedup").data
+    assert data["cw_l0"]["speed-up"] > 1.5 and data["cw_linf"]["speed-up"] > 1
+    for attack in ("cw_l0", "cw_linf"):  # and no faster by doing less: the same rows succeed
+        assert abs(data[attack]["ASR batched"] - data[attack]["ASR one at a time"]) <= 100 / data[attack]["rows"] + 1e-6
+
+
+def _cases(name, attacks_key="attacks"):
+    attacks = _stored(name).data[attacks_key]
+    return {attack: part["cases"] for attack, part in attacks.items()}
+
+
+@pytest.mark.parametrize("case", ["best", "average", "worst"])
+def test_ead_table_2_ead_has_less_l1_than_cw_in_every_case(case):
+    cases = _cases("ead-table-2")
+    for rule in ("EAD (EN rule)", "EAD (L1 rule)"):
+        assert cases[rule][case]["L1"] < cases["C&W (L2)"][case]["L1"], (rule, case)
+        assert cases[rule][case]["ASR"] >= cases["C&W (L2)"][case]["ASR"], (rule, case)
+    # and the L1 rule picks examples of less L1, and more Linf, than the EN rule
+    assert cases["EAD (L1 rule)"][case]["L1"] <= cases["EAD (EN rule)"][case]["L1"]
+    assert cases["EAD (L1 rule)"][case]["Linf"] >= cases["EAD (EN rule)"][case]["Linf"]
+
+
+def test_stored_rows_give_back_the_stored_cases():
+    """Where a result keeps each row (for the intervals), its cases are those of its rows."""
+    result = _stored("ead-table-2")
+    for attack, part in result.data["attacks"].items():
+        if "rows" not in part:
+            pytest.skip("ead-table-2 was stored before it kept its rows; recompute it for intervals")
+        success, norms = rows_from_record(part["rows"])
+        table = case_table(success, norms, by=result.data["ranked_by"][attack], seed=result.config["seed"])
+        for case in ("best", "average", "worst"):
+            for metric, value in part["cases"][case].items():
+                assert np.isclose(table.loc[case, metric], value, rtol=1e-5, equal_nan=True), (attack, case, metric)
+
+
+def _sweep(rule, metric, case="average"):
+    result = _stored("ead-beta-sweep")
+    betas = [beta for beta in result.config["betas"] if f"{rule}/{beta:g}" in result.data["cells"]]
+    if len(betas) < len(result.config["betas"]):
+        pytest.skip("ead-beta-sweep is not complete")
+    return np.array(betas), np.array([result.data["cells"][f"{rule}/{beta:g}"][case][metric] for beta in betas])
+
+
+@pytest.mark.parametrize("rule", ["en", "l1"])
+def test_beta_sweep_trades_l1_for_l2_and_linf(rule):
+    """EAD's Table 6: as beta grows over the paper's range (1e-5 to 5e-2), L1 falls while L2 and Linf rise."""
+    from scipy.stats import spearmanr
+
+    for metric, sign in (("L1", -1), ("L2", 1), ("Linf", 1)):
+        betas, values = _sweep(rule, metric)
+        paper_range = betas <= 5e-2
+        correlation = spearmanr(betas[paper_range], values[paper_range]).statistic
+        assert sign * correlation > 0.8, (rule, metric, values)
+
+
+def test_beta_sweep_the_l1_rule_has_less_l1_than_the_en_rule_at_every_beta():
+    betas, en = _sweep("en", "L1")
+    _, l1 = _sweep("l1", "L1")
+    assert (l1 <= en * (1 + 1e-9)).all()
