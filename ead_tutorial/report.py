@@ -12,7 +12,8 @@ from ead_tutorial.metrics import case_intervals, rows_from_record
 DECIMALS = {"ASR": 1, "L0": 1, "L1": 2, "L2": 3, "Linf": 3}
 
 
-def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95) -> pd.DataFrame | None:
+def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95,
+              targets_per_image: int = 9) -> pd.DataFrame | None:
     """The bootstrap intervals (:func:`~ead_tutorial.metrics.case_intervals`) of one stored part.
 
     ``part`` is what an experiment stores for one attack: its "cases", and its "rows" where
@@ -21,12 +22,12 @@ def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95)
     if "rows" not in part:
         return None
     success, norms = rows_from_record(part["rows"])
-    return case_intervals(success, norms, by=by, seed=seed, level=level)
+    return case_intervals(success, norms, by=by, seed=seed, level=level, targets_per_image=targets_per_image)
 
 
 def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
                  case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf"),
-                 level: float = 0.95) -> pd.DataFrame:
+                 level: float = 0.95, targets_per_image: int = 9) -> pd.DataFrame:
     """One case of stored results beside the paper's, row by row.
 
     Parameters
@@ -36,6 +37,8 @@ def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: s
         (labels the paper lacks get NaN)
     by : the norm that ranks each part's targets, one for all or label -> norm
     case : "best", "average" or "worst"
+    targets_per_image : consecutive rows per image in the stored rows (1: one target each,
+        as in Table 1, where every case is the image's one row)
 
     Returns
     -------
@@ -46,7 +49,7 @@ def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: s
     table: dict[Any, dict[tuple[str, str], Any]] = {}
     for label, part in parts.items():
         ranked_by = by[label] if isinstance(by, dict) else by
-        spread = intervals(part, ranked_by, seed, level)
+        spread = intervals(part, ranked_by, seed, level, targets_per_image)
         row = {}
         for metric in metrics:
             digits = DECIMALS[metric]
@@ -68,11 +71,11 @@ def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: s
 
 def outside_interval(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
                      case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("L1", "L2", "Linf"),
-                     level: float = 0.95) -> list[tuple[Any, str]]:
+                     level: float = 0.95, targets_per_image: int = 9) -> list[tuple[Any, str]]:
     """The (label, metric) pairs whose paper value lies outside our bootstrap interval."""
     found = []
     for label, part in parts.items():
-        spread = intervals(part, by[label] if isinstance(by, dict) else by, seed, level)
+        spread = intervals(part, by[label] if isinstance(by, dict) else by, seed, level, targets_per_image)
         if spread is None or label not in paper.index:
             continue
         for metric in metrics:

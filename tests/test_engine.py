@@ -301,3 +301,23 @@ def test_the_rounding_repair_keeps_an_untargeted_margin_of_kappa(mnist_images):
     true = logits.gather(1, y[:, None]).squeeze(1)
     best_other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
     assert (best_other[result.success] - true[result.success] > 1.0).all()
+
+
+def test_cov_with_no_l1_weight_is_cw_l2_and_its_l1_weight_is_per_row(mnist_rows):
+    """COV (the EAD paper's Table 1 baseline) is C&W L2 plus beta ||delta||_1: at beta = 0, C&W to the bit."""
+    from ead_tutorial.attacks import cov
+
+    model, images, targets = mnist_rows
+    budget = dict(search_steps=2, steps=30, initial_c=1.0)
+    reference, zero = cw_l2(model, images, targets, **budget), cov(model, images, targets, beta=0.0, **budget)
+    assert torch.equal(reference.adversarial, zero.adversarial) and torch.equal(reference.success, zero.success)
+    # One beta per row gives each row what it gets alone with that beta.
+    betas = torch.tensor([0.0, 0.5, 0.0, 0.5])
+    fast = dict(search_steps=1, steps=40, initial_c=10.0, lr=0.5, abort_early=False)  # rows 1 and 3 succeed
+    mixed = cov(model, images, targets, beta=betas, **fast)
+    plain = cov(model, images, targets, beta=0.0, **fast)
+    heavy = cov(model, images, targets, beta=0.5, **fast)
+    assert heavy.success[[1, 3]].all()
+    for row, source in enumerate((plain, heavy, plain, heavy)):
+        torch.testing.assert_close(mixed.adversarial[row], source.adversarial[row])
+    assert not torch.equal(plain.adversarial, heavy.adversarial)  # and the L1 term does change the path

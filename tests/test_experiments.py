@@ -26,6 +26,7 @@ TINY = {
     "mnist-accuracy": {"n_images": 200},
     "cw-table-iii": TINY_EAD,
     "cw-batch-speedup": {"n_images": 1, "cw_l0": TINY_CW_L0, "cw_linf": TINY_CW_LINF},
+    "ead-table-1": TINY_EAD,
     "ead-table-2": TINY_EAD,
     "ead-beta-sweep": TINY_EAD | {"betas": [1e-3, 1e-2]},
     "ead-table-8": TINY_EAD | {"eps_resolution": COARSE_EPS, "cw_l0": TINY_CW_L0, "cw_linf": TINY_CW_LINF},

@@ -79,3 +79,20 @@ def test_beta_sweep_the_l1_rule_has_less_l1_than_the_en_rule_at_every_beta():
     betas, en = _sweep("en", "L1")
     _, l1 = _sweep("l1", "L1")
     assert (l1 <= en * (1 + 1e-9)).all()
+
+
+def test_table_1_cov_hardly_moves_with_beta_while_ead_trades_l1_for_l2():
+    """EAD's Table 1: under the change of variables L1 is nearly the same for every beta; EAD's falls."""
+    methods = _stored("ead-table-1").data["methods"]
+
+    def l1_change(method):
+        by_beta = methods[method]["by beta"]
+        return by_beta["0.01"]["L1"] / by_beta["0.0001"]["L1"] - 1
+
+    assert abs(l1_change("COV (Adam)")) < 0.05
+    assert l1_change("EAD, threshold beta") < -0.2
+    assert abs(l1_change("EAD, threshold alpha beta")) < abs(l1_change("EAD, threshold beta"))
+    ead = methods["EAD, threshold beta"]["by beta"]
+    assert ead["0.01"]["L2"] > ead["0.0001"]["L2"]
+    for method in methods.values():
+        assert all(cell["ASR"] == 100 for cell in method["by beta"].values())

@@ -3,6 +3,7 @@
 Every attack returns an :class:`AttackResult`.
 """
 
+from ead_tutorial.attacks.cov_attack import cov
 from ead_tutorial.attacks.cw_l2_attack import cw_l2
 from ead_tutorial.attacks.cw_l0_attack import cw_l0
 from ead_tutorial.attacks.cw_linf_attack import cw_linf
@@ -11,5 +12,5 @@ from ead_tutorial.attacks.fast_gradient import eps_grid, fgm, ifgm, smallest_eps
 from ead_tutorial.attacks.result import AttackResult
 from ead_tutorial.attacks.search import BestSoFar, ConstantSearch
 
-__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cw_l0", "cw_l2", "cw_linf", "ead", "eps_grid", "fgm",
+__all__ = ["AttackResult", "BestSoFar", "ConstantSearch", "cov", "cw_l0", "cw_l2", "cw_linf", "ead", "eps_grid", "fgm",
            "ifgm", "shrink", "smallest_eps"]

@@ -45,14 +45,17 @@ def restart_points(images: torch.Tensor, best: BestSoFar, how: str, generator: t
 
 
 def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, kappa, targeted, steps,
-                   lr, optimizer, stop_rule, best, evaluations) -> torch.Tensor:
+                   lr, optimizer, stop_rule, best, evaluations, l1_weight=None) -> torch.Tensor:
     """Minimise ||x - x0||_2^2 + c f(x) from ``variable`` for ``steps`` iterations; update ``best``.
 
+    With ``l1_weight`` (beta, float B) the distance is the elastic net
+    beta ||x - x0||_1 + ||x - x0||_2^2 instead (its L1 term differentiated by its
+    subgradient), and ``best`` ranks by it: the EAD paper's COV baseline (Table 1).
     Returns whether each row succeeded at any iterate (bool, B).
     """
     n_rows = len(images)
     rows, everyone = torch.arange(n_rows, device=images.device), True
-    x0, target, c_rows = images, labels, c
+    x0, target, c_rows, beta_rows = images, labels, c, l1_weight
     optimiser = OPTIMIZERS[optimizer](variable, lr)
     stop = EarlyStop(stop_rule, steps, n_rows, images.device)
     success = torch.zeros(n_rows, dtype=torch.bool, device=images.device)
@@ -62,13 +65,16 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
         w = variable.detach().requires_grad_()
         x = encoding.to_image(w)
         logits = model(x)
-        distance = (x - x0).flatten(1).pow(2).sum(1)
+        delta = (x - x0).flatten(1)
+        distance = delta.pow(2).sum(1)
+        if beta_rows is not None:
+            distance = distance + beta_rows * delta.abs().sum(1)  # the elastic net, eq. (7) of the EAD paper
         loss = distance + c_rows * objective(logits, target, kappa, targeted)
         (grad,) = torch.autograd.grad(loss.sum(), w)
         iterations += 1
         with torch.no_grad():
             reached = succeeded(logits, target, kappa, targeted)
-            best.update(None if everyone else rows, x, reached, distance.sqrt(), c_rows)
+            best.update(None if everyone else rows, x, reached, distance.sqrt() if beta_rows is None else distance, c_rows)
             here |= reached
             optimiser.step(variable, grad)
             encoding.after_step(variable)
@@ -79,6 +85,7 @@ def _minimise_at_c(model, images, labels, variable, c, *, objective, encoding, k
                     evaluations[rows] += iterations
                     iterations, everyone = 0, False
                     rows, x0, target, c_rows, here = (t[going_on] for t in (rows, x0, target, c_rows, here))
+                    beta_rows = None if beta_rows is None else beta_rows[going_on]
                     variable = variable[going_on]
                     optimiser.keep(going_on)
                     stop.keep(going_on)
