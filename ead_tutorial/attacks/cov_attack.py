@@ -43,8 +43,8 @@ def cov(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     """
     objective, encoding = get_objective("f6"), get_box("tanh")
     stop_rule = choose_rule(abort_early, default="loss")
-    check_counts(search_steps=search_steps, steps=steps)
     check_non_negative(beta=beta, kappa=kappa, initial_c=initial_c, lr=lr)
+    check_counts(search_steps=search_steps, steps=steps)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     images = images.detach()
     beta_rows = rows_tensor(beta, len(images), images.device)

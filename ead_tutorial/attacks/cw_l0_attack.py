@@ -156,8 +156,8 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     if images.dim() != 4:
         raise ValueError(f"cw_l0 needs B x C x H x W images (a pixel is one (h, w) position), "
                          f"got shape {tuple(images.shape)}")
-    check_counts(steps=steps)
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c)
+    check_counts(steps=steps)
     if c_factor <= 1:
         raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
     if pixels_per_round is not None and pixels_per_round < 1:

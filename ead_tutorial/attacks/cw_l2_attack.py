@@ -141,9 +141,9 @@ def cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
     if restart_from not in RESTARTS:
         raise ValueError(f"unknown restart_from {restart_from!r}; choose one of {', '.join(RESTARTS)}")
     stop_rule = choose_rule(abort_early, default="loss")
-    check_counts(search_steps=search_steps, steps=steps)
     check_non_negative(kappa=kappa, initial_c=initial_c, search_steps=search_steps, steps=steps, lr=lr,
                        restarts=restarts)
+    check_counts(search_steps=search_steps, steps=steps)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     images = images.detach()
     search = ConstantSearch.start(len(images), initial_c, images.device)

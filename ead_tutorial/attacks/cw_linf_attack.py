@@ -78,9 +78,9 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     tau), "rounds" (int64 B, solved rounds per row) and with ``record=True`` "tau_history"
     (every row's tau after each round of any row, a list of float B tensors).
     """
-    check_counts(steps=steps)
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c,
                        initial_tau=initial_tau, smallest_tau=smallest_tau)
+    check_counts(steps=steps)
     if c_factor <= 1:
         raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
     if acceptance not in ACCEPTANCES:

@@ -242,8 +242,8 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     if momentum_schedule not in MOMENTA:
         raise ValueError(f"unknown momentum_schedule {momentum_schedule!r}; choose 'paper' or 'reference'")
     stop_rule = choose_rule(abort_early, default="until-success")
-    check_counts(search_steps=search_steps, steps=steps)
     check_non_negative(beta=beta, kappa=kappa, initial_c=initial_c, search_steps=search_steps, steps=steps, lr=lr)
+    check_counts(search_steps=search_steps, steps=steps)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     if isinstance(beta, torch.Tensor) and beta.shape != (len(images),):
         raise ValueError(f"beta must be a number or one value per row, shape ({len(images)},); got {tuple(beta.shape)}")
