@@ -3,7 +3,8 @@
 An attack optimises a variable ``w``; a box encoding says how ``w`` becomes an image:
 
 - ``projected``: w is the image; after every optimiser step it is clipped back into [0, 1];
-- ``clipped``: the loss sees clip(w, 0, 1), so the gradient vanishes wherever w is outside;
+- ``clipped``: the loss sees clip(w, 0, 1), so the gradient vanishes wherever w is outside
+  (it passes at the bounds themselves, as TensorFlow's clip did for C&W);
 - ``tanh``: the change of variables x = (tanh w + 1) / 2, which is in the box for every w.
 
 All tensors keep the image's shape, B x C x H x W, with pixels in [0, 1].
@@ -46,7 +47,11 @@ class ClippedBox:
 
     @staticmethod
     def to_image(w: torch.Tensor) -> torch.Tensor:
-        return w.clamp(0, 1)
+        # torch's clamp sends no gradient through a value exactly on a bound, which would
+        # freeze every pixel that starts at 0 or 1; TensorFlow's clip_by_value (C&W's code)
+        # passes it there. Pass it on [0, 1] inclusive, block it strictly outside.
+        inside = (w >= 0) & (w <= 1)
+        return torch.where(inside, w, w.clamp(0, 1))
 
     @staticmethod
     def after_step(w: torch.Tensor) -> None:

@@ -32,6 +32,15 @@ def test_clipped_gradient_vanishes_outside_the_box():
     assert w.grad.tolist() == [0.0, 1.0, 0.0]
 
 
+def test_clipped_gradient_passes_at_the_bounds():
+    # A pixel that starts at exactly 0 or 1 must be able to move inwards (TensorFlow's clip,
+    # which C&W used, passes the gradient there; torch's clamp alone does not).
+    w = torch.tensor([0.0, 1.0], requires_grad=True)
+    x = box.ClippedBox.to_image(w)
+    x.sum().backward()
+    assert w.grad.tolist() == [1.0, 1.0] and x.tolist() == [0.0, 1.0]
+
+
 def test_unknown_box():
     with pytest.raises(ValueError, match="tanh"):
         box.get_box("sigmoid")
