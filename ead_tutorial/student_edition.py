@@ -52,7 +52,10 @@ def stub_source(source: str) -> str:
                 body_start = node.body[1] if len(node.body) > 1 else None
             first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
             end = (body_start.lineno - 1) if body_start is not None else node.end_lineno
-            header = "\n".join(lines[first - 1:end]).rstrip()
+            header_lines = lines[first - 1:end]
+            while header_lines and (not header_lines[-1].strip() or header_lines[-1].strip().startswith("#")):
+                header_lines.pop()  # comments before the body belong to the solution: they may give it away
+            header = "\n".join(header_lines).rstrip()
             indent = " " * (node.col_offset + 4)
             parts.append(f'{header}\n{indent}raise NotImplementedError("{STUB_MESSAGE}")')
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):

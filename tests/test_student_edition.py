@@ -105,6 +105,16 @@ def test_stub_keeps_signature_and_docstring():
         namespace["f"](1, 2)
 
 
+def test_stub_drops_comments_that_open_the_body():
+    # A comment between the docstring (or the signature) and the first statement is part of
+    # the solution, and may answer the exercise's question.
+    for source in ('def f(z):\n    """Task."""\n    # the hint that gives it away\n    return z\n',
+                   'def f(z):\n    # the hint that gives it away\n\n    return z\n'):
+        stub = stub_source(source)
+        assert "gives it away" not in stub and "def f(z):" in stub
+        exec(stub, {})
+
+
 def test_written_solutions_are_removed_whatever_the_fence():
     text = ("before\n:::{admonition} Solution to exercise 2\n:class: dropdown\n\nthe proof\n:::\nmiddle\n"
             "````{dropdown} Solution\nanother proof\n````\nafter\n:::{admonition} Hint\nkeep me\n:::\n")
