@@ -11,6 +11,8 @@ answer is wrong. :func:`exercise` turns it into the public ``check_<name>`` func
 A check never raises for a wrong or unfinished answer; it prints what it found and
 returns an :class:`Outcome` that is true only when every test passed. It never prints
 the expected value: hints say *where* an answer goes wrong, not what it should be.
+Called with ``strict=True`` (as the autograded cells of the nbgrader edition call it),
+it prints the same line and then raises :class:`NotPassed` unless the answer passed.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ import torch
 
 _HERE = Path(__file__).resolve().parent
 
-__all__ = ["EXERCISES", "Exercise", "Hint", "Outcome", "exercise", "expect", "expect_close"]
+__all__ = ["EXERCISES", "Exercise", "Hint", "NotPassed", "Outcome", "exercise", "expect", "expect_close"]
 
 
 class Hint(AssertionError):
     """A wrong answer, with a message that points toward the mistake without giving the answer."""
+
+
+class NotPassed(AssertionError):
+    """Raised by ``check_<name>(answer, strict=True)`` when the answer did not pass; its message is the check's line."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Exercise:
 
     name: str
     chapter: str
-    check: Callable[[Any], Outcome]
+    check: Callable[..., Outcome]
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -112,8 +118,14 @@ def exercise(name: str, *, chapter: str, tests: int | None = None) -> Callable[[
     the student's code raises, and reports each in words instead of a traceback.
     """
 
-    def register(hidden_tests: Callable[[Any], None]) -> Callable[[Any], Outcome]:
-        def check(answer: Any) -> Outcome:
+    def register(hidden_tests: Callable[[Any], None]) -> Callable[..., Outcome]:
+        def check(answer: Any, *, strict: bool = False) -> Outcome:
+            outcome = _run(answer)
+            if strict and not outcome.passed:  # an autograded cell: fail it, after the same printed line
+                raise NotPassed(outcome.message)
+            return outcome
+
+        def _run(answer: Any) -> Outcome:
             if answer is None or answer is Ellipsis:
                 return _report(name, False, f"✗ {name}: no answer yet. Write your answer in the cell above, "
                                             "run it, then run this check again.")
@@ -134,7 +146,8 @@ def exercise(name: str, *, chapter: str, tests: int | None = None) -> Callable[[
         check.__name__ = check.__qualname__ = f"check_{name}"
         check.__doc__ = (f"Check your answer to the exercise {name!r} (chapter {chapter}).\n\n"
                          f"{hidden_tests.__doc__ or ''}\n\nPrints a pass or a hint; returns an Outcome, "
-                         "true when the answer passed.")
+                         "true when the answer passed. With strict=True it also raises NotPassed "
+                         "when the answer did not pass.")
         if name in EXERCISES:
             raise ValueError(f"exercise {name!r} is registered twice")
         EXERCISES[name] = Exercise(name, chapter, check)
