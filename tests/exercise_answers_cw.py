@@ -23,7 +23,7 @@ def _gap(v, t):
     return _best_other(v, t) - _at(v, t)
 
 
-# ---- cw/objectives
+# ---- cw/objectives and cw/why_f6
 
 
 def f6_no_kappa(z, t, kappa=0.0, targeted=True):
@@ -62,6 +62,33 @@ def f1_log_of_softmax(z, t):
 
 def f1_no_constant(z, t):
     return -_at(F.log_softmax(z, 1), t) / math.log(2)
+
+
+def _truth(f, z, t, strict=False):
+    value = f(z, t)
+    says, wins = (value < 0) if strict else (value <= 0), z.argmax(1) == t
+    return says, wins
+
+
+def requirement_swapped(f, z, t):
+    says, wins = _truth(f, z, t)
+    return bool(says[wins].all()), bool(wins[says].all())  # the two directions in the wrong order
+
+
+def requirement_strict(f, z, t):
+    says, wins = _truth(f, z, t, strict=True)  # f < 0 instead of f <= 0
+    return bool(wins[says].all()), bool(says[wins].all())
+
+
+def requirement_agreement(f, z, t):
+    says, wins = _truth(f, z, t)
+    both = bool((says == wins).all())  # "if and only if" tested as one thing, reported twice
+    return both, both
+
+
+def requirement_on_some_row(f, z, t):
+    says, wins = _truth(f, z, t)
+    return bool(wins[says].any()), bool(says[wins].any())  # "some row" instead of "every row"
 
 
 def f7_no_kappa(z, t, kappa=0.0):
@@ -111,6 +138,14 @@ def gradient_clip_passes(box, w, grad_x):
     if box == "tanh":
         return grad_x * (1 - torch.tanh(w) ** 2) / 2
     return grad_x.clone()  # clipping treated like projection
+
+
+def gradient_clip_blocks_the_edges(box, w, grad_x):
+    if box == "tanh":
+        return grad_x * (1 - torch.tanh(w) ** 2) / 2
+    if box == "clipped":
+        return grad_x * ((w > 0) & (w < 1))  # torch's bare clamp: nothing passes on the edges
+    return grad_x.clone()
 
 
 def gradient_projection_masked(box, w, grad_x):
@@ -231,12 +266,55 @@ def cell_all_rows_pooled(model, images, labels, objective, box, **budget):
     return {"best": pooled, "average": pooled}
 
 
+# ---- cw/box_in_the_attack
+
+
+def common_mean_own_rows(successes, norms):
+    return {name: norms[name][successes[name]].mean().item() for name in norms}
+
+
+def common_mean_all_rows(successes, norms):
+    return {name: norms[name].mean().item() for name in norms}
+
+
+def common_mean_zero_if_none(successes, norms):
+    common = torch.stack(list(successes.values())).all(0)
+    return {name: norms[name][common].mean().item() if common.any() else 0.0 for name in norms}
+
+
+def _abort_counts(losses, every, tolerance, offset):
+    rows, steps = losses.shape
+    ran = torch.full((rows,), steps, dtype=torch.int64)
+    previous = torch.full((rows,), float("inf"))
+    for k in range(0, steps, every):
+        stalled = (losses[:, k] > tolerance * previous) & (ran == steps)
+        ran[stalled] = k + offset
+        previous = losses[:, k]
+    return ran
+
+
+def abort_one_short(losses):
+    return _abort_counts(losses, max(losses.shape[1] // 10, 1), 0.9999, 0)  # forgets the step taken at the check
+
+
+def abort_every_step(losses):
+    return _abort_counts(losses, 1, 0.9999, 1)  # checks at every iteration
+
+
+def abort_no_tolerance(losses):
+    return _abort_counts(losses, max(losses.shape[1] // 10, 1), 1.0, 1)  # stops only when the loss rises
+
+
 WRONG = {
+    "mean_on_common_rows": [common_mean_own_rows, common_mean_all_rows, common_mean_zero_if_none],
+    "abort_early_iterations": [abort_one_short, abort_every_step, abort_no_tolerance],
     "my_f6": [f6_no_kappa, f6_same_sign, f6_shifted, f6_on_probabilities, f6_max_over_all],
     "my_f1": [f1_printed, f1_natural_log, f1_log_of_softmax, f1_no_constant],
+    "requirement_holds": [requirement_swapped, requirement_strict, requirement_agreement, requirement_on_some_row],
     "my_f7": [f7_no_kappa, f7_naive_softplus, f7_no_log2, f7_on_probabilities],
     "tanh_encode": [encode_no_shrink, encode_shrink_outside, encode_by_clipping, encode_no_rescale],
-    "box_variable_gradient": [gradient_tanh_factor, gradient_clip_passes, gradient_projection_masked],
+    "box_variable_gradient": [gradient_tanh_factor, gradient_clip_passes, gradient_clip_blocks_the_edges,
+                              gradient_projection_masked],
     "batched_search_update": [search_swapped, search_always_bisect, search_ignores_growth, search_bisect_old_bounds],
     "smallest_successful_c": [largest_successful_c, smallest_c_zero_if_none, smallest_c_for_everyone],
     "table_iii_worst_case": [worst_case_any, worst_case_mean_target, worst_case_fraction, worst_case_nine],

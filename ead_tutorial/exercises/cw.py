@@ -27,10 +27,10 @@ def _expect_vector(answer, rows: int, what: str) -> None:
                                            f"not {tuple(answer.shape)}; did you reduce over the classes?")
 
 
-# ---------------------------------------------------------------- cw/objectives
+# ---------------------------------------------------------------- cw/objectives and cw/why_f6
 
 
-@exercise("my_f6", chapter="cw/objectives")
+@exercise("my_f6", chapter="cw/why_f6")
 def _my_f6(my_f6) -> None:
     """``my_f6(z, t, kappa, targeted)``: f6 on logits with the floor -kappa, targeted and untargeted (EAD eq. 6)."""
     from ead_tutorial.objectives import f6, succeeded
@@ -97,7 +97,37 @@ def _my_f1(my_f1) -> None:
                  rtol=1e-4, atol=1e-3)
 
 
-@exercise("my_f7", chapter="cw/objectives")
+@exercise("requirement_holds", chapter="cw/objectives")
+def _requirement_holds(requirement_holds) -> None:
+    """``requirement_holds(f, z, t)``: whether "f <= 0 implies C = t" and "C = t implies f <= 0" hold on every row."""
+    from ead_tutorial.objectives import OBJECTIVES, f6, printed_f1
+
+    z, t = _hidden_logits(11, rows=512)
+    narrow = torch.zeros(2, 10)
+    narrow[:, 0], narrow[:, 1:4] = 1.0, 0.9  # class 0 wins, with well under half of the probability
+    z, t = torch.cat([z, narrow]), torch.cat([t, torch.zeros(2, dtype=torch.int64)])
+    wins = z.argmax(1) == t
+
+    def truth(f):
+        says = f(z, t) <= 0
+        return bool(wins[says].all()), bool(says[wins].all())
+
+    candidates = dict(OBJECTIVES) | {"the printed f1": printed_f1, "-f6": lambda z, t: -f6(z, t)}
+    for name, f in candidates.items():
+        answer = requirement_holds(f, z.clone(), t.clone())
+        expect(isinstance(answer, tuple) and len(answer) == 2,
+               f"return a pair (f <= 0 implies C = t, C = t implies f <= 0), not {type(answer).__name__}")
+        answer, expected = (bool(answer[0]), bool(answer[1])), truth(f)
+        expect(not (answer == expected[::-1] and answer != expected),
+               f"for {name} your two answers are the right way round only if swapped: the first is "
+               "'f <= 0 implies C = t' (every row with f <= 0 is won by t), the second the converse")
+        expect(answer == expected,
+               f"for {name} you answered {answer}, but the truth on these rows is {expected}: test 'f <= 0' "
+               "(not f < 0) against 'the target has the largest logit', and ask whether an implication holds on "
+               "EVERY row, not on some")
+
+
+@exercise("my_f7", chapter="cw/why_f6")
 def _my_f7(my_f7) -> None:
     """``my_f7(z, t, kappa)``: the targeted f7 = softplus(max_{i != t} Z_i - Z_t + kappa) - log 2, on logits."""
     from ead_tutorial.objectives import f7
@@ -168,9 +198,9 @@ def _box_variable_gradient(box_variable_gradient) -> None:
     generator = torch.Generator().manual_seed(5)
     shape = (2, 1, 6, 6)
     grad_x = torch.randn(shape, generator=generator)
-    variables = {"tanh": 3 * torch.randn(shape, generator=generator),
-                 # inside and outside the box, never exactly on its edges
-                 "clipped": torch.rand(shape, generator=generator) * 2 - 0.5,
+    clipped = torch.rand(shape, generator=generator) * 2 - 0.5
+    clipped.view(-1)[:4] = torch.tensor([0.0, 1.0, 0.0, 1.0])  # inside, outside, and exactly on the edges
+    variables = {"tanh": 3 * torch.randn(shape, generator=generator), "clipped": clipped,
                  "projected": torch.rand(shape, generator=generator) * 2 - 0.5}
     answers = {name: box_variable_gradient(name, w.clone(), grad_x.clone()) for name, w in variables.items()}
     hints = {"tanh": "the change of variables: dx/dw = (1 - tanh(w)^2) / 2 = 2x(1 - x); check the factor",
@@ -184,10 +214,86 @@ def _box_variable_gradient(box_variable_gradient) -> None:
         (expected,) = torch.autograd.grad((get_box(name).to_image(variable) * grad_x).sum(), variable)
         if name == "clipped":
             inside = (w >= 0) & (w <= 1)
+            on_edge = (w == 0) | (w == 1)
+            expect_close(answer[on_edge], expected[on_edge], 'box = "clipped": wrong values where w is exactly 0 '
+                                                             "or 1; the gradient passes on the edges too")
             expect_close(answer[inside], expected[inside], 'box = "clipped": wrong values where w is inside the box')
             expect_close(answer[~inside], expected[~inside], 'box = "clipped": wrong values where w is outside the '
                                                              "box; " + hints[name])
         expect_close(answer, expected, f'box = "{name}": wrong values; ' + hints[name], rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- cw/box_in_the_attack
+
+
+@exercise("mean_on_common_rows", chapter="cw/box_in_the_attack")
+def _mean_on_common_rows(mean_on_common_rows) -> None:
+    """``mean_on_common_rows(successes, norms)``: each attack's mean norm over the rows that every attack solved."""
+    generator = torch.Generator().manual_seed(7)
+    names, rows = ("tanh", "projected", "clipped"), 40
+    successes = {name: torch.rand(rows, generator=generator) < share for name, share in zip(names, (0.6, 0.8, 0.7))}
+    norms = {name: 3 * torch.rand(rows, generator=generator) for name in names}
+    common = torch.stack(list(successes.values())).all(0)
+    assert 0 < common.sum() < min(ok.sum() for ok in successes.values())  # the hidden inputs separate the cases
+    answer = mean_on_common_rows({k: v.clone() for k, v in successes.items()}, {k: v.clone() for k, v in norms.items()})
+    expect(isinstance(answer, dict) and set(answer) == set(names),
+           "return a dict with one entry per attack, the same names as the keys of `norms`")
+    for name in names:
+        value = answer[name]
+        expect_close(value if not isinstance(value, torch.Tensor) else value.item(), norms[name][common].mean().item(),
+                     f"{name}: wrong mean; " + (
+                         "you averaged over the rows this attack solved: average over the rows that EVERY attack "
+                         "solved, so that all of them are measured on the same rows"
+                         if math.isclose(float(value), norms[name][successes[name]].mean().item(), rel_tol=1e-5)
+                         else "you averaged over every row, failures included"
+                         if math.isclose(float(value), norms[name].mean().item(), rel_tol=1e-5)
+                         else "take the rows where all the success masks are true, then the mean of each norm there"),
+                     rtol=1e-5, atol=1e-6)
+    nobody = dict(successes, clipped=torch.zeros(rows, dtype=torch.bool))
+    answer = mean_on_common_rows(nobody, {k: v.clone() for k, v in norms.items()})
+    expect(isinstance(answer, dict) and all(math.isnan(float(answer[name])) for name in names),
+           "when one attack solves no row at all there are no common rows: every mean should be NaN "
+           "(the mean of an empty tensor), not 0 and not an error")
+
+
+@exercise("abort_early_iterations", chapter="cw/box_in_the_attack")
+def _abort_early_iterations(abort_early_iterations) -> None:
+    """``abort_early_iterations(losses)``: the iterations each row runs in a round under C&W's abort-early test."""
+    from ead_tutorial.attacks.stopping import EarlyStop
+
+    def expected(losses):
+        rows, steps = losses.shape
+        stop = EarlyStop("loss", steps, rows, "cpu")
+        ran = torch.full((rows,), steps, dtype=torch.int64)
+        for k in range(steps):
+            if stop.due(k):
+                stalled = stop.stalled(losses[:, k], torch.zeros(rows, dtype=torch.bool))
+                ran = torch.where(stalled & (ran == steps), torch.tensor(k + 1), ran)
+        return ran
+
+    generator = torch.Generator().manual_seed(8)
+    for steps in (100, 35, 7):
+        rows = 12
+        falling = torch.linspace(0, 1, steps).expand(rows, steps)
+        plateau_at = torch.randint(1, steps, (rows,), generator=generator)
+        step_index = torch.arange(steps).expand(rows, steps)
+        # Falls steadily, then stays flat from a row's own plateau on (some rows wobble a little).
+        losses = 10 * (1 - 0.5 * torch.minimum(falling, falling[:, :1] + (plateau_at[:, None] / steps)))
+        losses = losses + 1e-4 * torch.rand(rows, steps, generator=generator) * (step_index >= plateau_at[:, None])
+        losses[0] = torch.linspace(10, 1, steps)  # never stalls: runs the whole round
+        want = expected(losses)
+        answer = abort_early_iterations(losses.clone())
+        expect(isinstance(answer, torch.Tensor) and tuple(answer.shape) == (rows,),
+               f"return one count per row, a tensor of shape ({rows},)")
+        expect(int(answer[0]) == steps, f"I = {steps}: a row whose loss keeps falling must run all I iterations")
+        wrong = answer.long() != want
+        expect(not (wrong.any() and (answer.long()[wrong] == want[wrong] - 1).all()),
+               f"I = {steps}: your counts are one short where a row stops: the step at the check that stops "
+               "it is still taken, so a row that stops at check k has run k + 1 iterations")
+        expect(not wrong.any(), f"I = {steps}: wrong counts; compare the loss only at the checks k = 0, I/10, "
+                                "2I/10, ... (every max(I // 10, 1) iterations), each with the loss at the previous "
+                                "check, and stop when it is not below 0.9999 times that; the check at k = 0 only "
+                                "records the loss")
 
 
 # ---------------------------------------------------------------- cw/choosing_c
