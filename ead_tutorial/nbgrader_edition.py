@@ -33,7 +33,7 @@ import symtable
 import sys
 from pathlib import Path
 
-from ead_tutorial.student_edition import SOLUTION_TAG, STUB_MESSAGE, default_book_dir, strip_written_solutions
+from ead_tutorial.student_edition import SOLUTION_TAG, STUB_MESSAGE, default_book_dir, strip_written_solutions, write_notebook
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CHECK_CALL = re.compile(r"\bcheck_(\w+)\(")
@@ -269,8 +269,7 @@ def write_nbgrader_edition(course_dir: Path, book_dir: Path | None = None) -> li
         if assignment is None:
             continue
         target = course_dir / "source" / assignment_name(chapter) / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(assignment, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_notebook(target, assignment)
         written.append(target)
     config = course_dir / "nbgrader_config.py"
     if not config.exists():

@@ -105,11 +105,15 @@ def write_student_edition(out_dir: Path, book_dir: Path | None = None) -> list[P
     written = []
     for path in notebooks:
         target = Path(out_dir) / path.relative_to(book_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        notebook = student_notebook(json.loads(path.read_text(encoding="utf-8")))
-        target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_notebook(target, student_notebook(json.loads(path.read_text(encoding="utf-8"))))
         written.append(target)
     return written
+
+
+def write_notebook(target: Path, notebook: dict) -> None:
+    """Write ``notebook`` (nbformat 4, as parsed JSON) to ``target``, creating its folder, as the book stores them."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
