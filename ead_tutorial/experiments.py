@@ -21,7 +21,7 @@ from ead_tutorial import __version__
 from ead_tutorial.devices import describe_hardware
 from ead_tutorial.metrics import row_record
 from ead_tutorial.profiles import check_profile, pick
-from ead_tutorial.store import Checkpoint, StoredResult, code_digest, save_result
+from ead_tutorial.store import Checkpoint, StoredResult, code_digest, load_result, save_result
 
 Configure = Callable[[str], dict[str, Any]]
 Compute = Callable[[dict[str, Any], "Run"], dict[str, Any]]
@@ -38,6 +38,9 @@ class Run:
     name: str
     profile: str
     keep: bool
+    # part -> how it was made, filled by run_parts (see Checkpoint.ledger)
+    ledger: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
+    started: str = dataclasses.field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
 
     def work_dir(self, config: dict[str, Any]) -> Path:
         """A folder for bulky checkpoints (networks, crafted examples), one per configuration."""
@@ -68,10 +71,10 @@ class Experiment:
                              f"its settings are {', '.join(config)}")
         return config | json.loads(json.dumps(overrides))
 
-    def __call__(self, profile: str, *, keep: bool | None = None, **overrides: Any
+    def __call__(self, profile: str, *, keep: bool | None = None, run: Run | None = None, **overrides: Any
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
         config = self.config(profile, **overrides)
-        run = Run(self.name, profile, keep=profile != "quick" if keep is None else keep)
+        run = run or Run(self.name, profile, keep=profile != "quick" if keep is None else keep)
         return config, self.compute(config, run)
 
 
@@ -101,14 +104,58 @@ def attack_rows(model, n_images: int, seed: int) -> tuple[torch.Tensor, torch.Te
     return images, targets, y.to(device())[index]
 
 
+@dataclasses.dataclass(frozen=True)
+class Reuse:
+    """A part that another stored experiment computed with the same settings on the same rows.
+
+    ``path`` says where the part sits in that experiment's data (e.g. ``("attacks", "C&W (L2)")``);
+    ``settings`` names the configuration entries both experiments must agree on.
+    """
+
+    experiment: str
+    path: tuple[str, ...]
+    settings: tuple[str, ...]
+    requires: tuple[tuple[str, Any], ...] = ()  # (entry, value) the other configuration must hold
+
+    def find(self, profile: str, config: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+        """The part and how it was made, if the stored result at ``profile`` has it with equal settings."""
+        try:
+            stored = load_result(self.experiment, profile)
+        except FileNotFoundError:
+            return None
+        if any(key not in config or stored.config.get(key) != config[key] for key in self.settings):
+            return None
+        if any(stored.config.get(key) != value for key, value in self.requires):
+            return None
+        part: Any = stored.data
+        for step in self.path:
+            if not isinstance(part, dict) or step not in part:
+                return None
+            part = part[step]
+        made = stored.parts.get(self.path[-1], {})
+        seconds = made.get("seconds", part.get("seconds") if isinstance(part, dict) else None)
+        return part, {"reused from": f"{self.experiment} ({stored.created})", "seconds": seconds,
+                      "hardware": made.get("hardware", stored.hardware),
+                      "code": made.get("code", stored.code_digest),
+                      "run": stored.created if made.get("run", "final") == "final" else made["run"]}
+
+
 def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[[str], Any],
-              desc: str) -> dict[str, Any]:
+              desc: str, reuse: dict[str, Reuse] | None = None) -> dict[str, Any]:
     """``compute(key)`` for every key, in order, keeping each finished part in a :class:`Checkpoint`.
 
     With ``run.keep`` an interrupted run resumes after its last finished part (and says how
-    many it found); otherwise parts stay in memory. Returns key -> part, and clears the checkpoint.
+    many it found); otherwise parts stay in memory. A key in ``reuse`` takes the part that
+    stored experiment holds, when its settings agree, instead of computing it (only with
+    ``run.keep``, so that quick runs always compute). Every part's seconds, hardware and
+    code go into ``run.ledger``. Returns key -> part, and clears the checkpoint.
     """
     finished = Checkpoint(run.name, run.profile, config, enabled=run.keep)
+    for key in keys:
+        found = reuse[key].find(run.profile, config) if run.keep and key in (reuse or {}) and key not in finished else None
+        if found is not None:
+            tqdm.write(f"{run.name}: {key!r} reused from the stored {reuse[key].experiment}", file=sys.stderr)
+            finished.record(key, *found)
     remaining = [key for key in keys if key not in finished]
     if len(remaining) < len(keys):
         tqdm.write(f"{run.name}: resuming with {len(keys) - len(remaining)} of {len(keys)} parts already finished",
@@ -117,9 +164,17 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
               disable=not run.keep) as bar:
         for key in remaining:
             bar.set_postfix_str(key)  # the part in progress; tqdm's own estimate gives the time left
-            finished[key] = compute(key)
+            started = time.perf_counter()
+            part = compute(key)
+            finished.record(key, part, {"seconds": round(time.perf_counter() - started, 1),
+                                        "hardware": describe_hardware(), "code": code_digest(), "run": run.started})
             bar.update()
     parts = {key: finished[key] for key in keys}
+    for key in keys:  # a part from a checkpoint older than the ledger may still carry its own seconds
+        how = finished.ledger.get(key) or {}
+        if "seconds" not in how and isinstance(parts[key], dict) and "seconds" in parts[key]:
+            how = how | {"seconds": parts[key]["seconds"]}
+        run.ledger[key] = how
     finished.clear()
     return parts
 
@@ -263,6 +318,11 @@ def ead_table_2_config(profile: str) -> dict[str, Any]:
             "cw_box": cw_box(profile)}
 
 
+# The settings that decide Table 2's three attacks on their rows (the rest of a configuration
+# can differ): another experiment that agrees on them reuses the stored parts instead of recomputing.
+TABLE_2_SETTINGS = ("model", "seed", "kappa", "n_images", "search_steps", "steps", "initial_c")
+
+
 @experiment("ead-table-2", ead_table_2_config)
 def ead_table_2(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """EAD's Table 2 on MNIST: C&W L2, EAD (EN rule) and EAD (L1 rule), best, average and worst case."""
@@ -350,7 +410,10 @@ def ead_table_1(config: dict[str, Any], run: Run) -> dict[str, Any]:
         return timed_summary(lambda: attack(float(beta)), by, config["seed"])
 
     keys = [f"{method} / beta={beta:g}" for beta in config["betas"] for method in config["methods"]]
-    return {"cells": run_parts(run, config, keys, part, "Table 1 cells"),
+    # Table 2's EAD (EN rule) is this table's cell at beta = 1e-3.
+    reuse = {"EAD (EN rule) / beta=0.001": Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
+                                                 requires=(("beta", 1e-3),))}
+    return {"cells": run_parts(run, config, keys, part, "Table 1 cells", reuse=reuse),
             "ranked_by": {method: by for method, (_, by) in methods.items()}}
 
 
@@ -416,8 +479,10 @@ def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     model = pretrained(config["model"])
     images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
     attacks = every_attack(model, images, targets, config, true_labels=true_labels)
+    reuse = {name: Reuse("ead-table-2", ("attacks", name), TABLE_2_SETTINGS + ("beta", "cw_box"))
+             for name in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
     summaries = run_parts(run, config, list(attacks), lambda name: timed_summary(*attacks[name], config["seed"]),
-                          "Table 8 attacks")
+                          "Table 8 attacks", reuse=reuse)
     return {"attacks": summaries, "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
 
 
@@ -691,10 +756,17 @@ def run_experiment(name: str, profile: str, *, save: bool = True, keep: bool | N
         raise KeyError(f"no experiment called {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
     started = time.perf_counter()
     digest = code_digest()  # of the code as it starts (parts resumed from a checkpoint may be older)
-    config, data = EXPERIMENTS[name](check_profile(profile), keep=keep, **overrides)
+    profile = check_profile(profile)
+    run = Run(name, profile, keep=profile != "quick" if keep is None else keep)
+    config, data = EXPERIMENTS[name](profile, run=run, **overrides)
+    # Parts finished by earlier runs (or reused from another result) add the seconds they took.
+    ledger = {key: how | {"run": "final"} if how.get("run") == run.started and "reused from" not in how else how
+              for key, how in run.ledger.items()}
+    earlier = sum(how.get("seconds") or 0.0 for how in ledger.values() if how.get("run") != "final")
     result = StoredResult(name=name, profile=profile, data=data, config=config, package_version=__version__,
                           torch_version=torch.__version__, hardware=describe_hardware(),
-                          wall_time_s=round(time.perf_counter() - started, 1), code_digest=digest)
+                          wall_time_s=round(time.perf_counter() - started + earlier, 1), code_digest=digest,
+                          parts=ledger)
     if save:
         save_result(result)
     return result

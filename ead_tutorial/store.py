@@ -42,13 +42,38 @@ class StoredResult:
     created: str = dataclasses.field(
         default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     code_digest: str = ""  # see code_digest(); empty in results stored before it was recorded
+    # part -> how it was made (see Checkpoint.ledger); empty in results stored before it was kept
+    parts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def provenance(self) -> str:
-        """One sentence saying what produced this result, for the book to print beside it."""
+        """One sentence saying what produced this result, for the book to print beside it.
+
+        A result assembled over several runs (resumed from a checkpoint, or reusing a part of
+        another stored result) says so, with the hardware and code of every part.
+        """
         code = f"package code {self.code_digest}" if self.code_digest else "package code digest not recorded"
-        return (f"'{self.name}' at the {self.profile} profile: computed {self.created} on {self.hardware} "
-                f"in {self.wall_time_s:.0f} s, ead_tutorial {self.package_version} ({code}), "
-                f"torch {self.torch_version}")
+        sentence = (f"'{self.name}' at the {self.profile} profile: computed {self.created} on {self.hardware} "
+                    f"in {self.wall_time_s:.0f} s, ead_tutorial {self.package_version} ({code}), "
+                    f"torch {self.torch_version}")
+        earlier = [entry for entry in self.parts.values() if entry.get("run") != "final"]
+        if not earlier:
+            return sentence
+        reused = [entry["reused from"] for entry in earlier if "reused from" in entry]
+        untimed = sum(entry.get("seconds") is None for entry in earlier)
+        details = []
+        if len(earlier) > len(reused):
+            details.append(f"{len(earlier) - len(reused)} of {len(self.parts)} parts resumed from earlier runs")
+        if reused:
+            details.append(f"{len(reused)} of {len(self.parts)} parts reused from {', '.join(sorted(set(reused)))}")
+        if untimed:
+            details.append(f"{untimed} of those untimed, which the wall time leaves out")
+        hardware = sorted({entry["hardware"] for entry in self.parts.values() if entry.get("hardware")})
+        codes = sorted({entry["code"] for entry in self.parts.values() if entry.get("code")})
+        if hardware and hardware != [self.hardware]:
+            details.append(f"parts computed on {' and '.join(hardware)}")
+        if codes and codes != [self.code_digest]:
+            details.append(f"parts from package code {', '.join(codes)}")
+        return f"{sentence}; {'; '.join(details)}"
 
 
 def code_digest(length: int = 12, package: Path | None = None) -> str:
@@ -105,6 +130,7 @@ class Checkpoint:
         self.path = result_path(name, profile, directory).with_suffix(".partial.json")
         self.config = json.loads(json.dumps(config))
         self.parts: dict[str, Any] = {}
+        self.ledger: dict[str, dict[str, Any]] = {}
         self.enabled = enabled
         if enabled and self.path.exists():
             try:
@@ -116,6 +142,7 @@ class Checkpoint:
             else:
                 if config == self.config:
                     self.parts = parts
+                    self.ledger = stored.get("ledger", {})
                 else:
                     warnings.warn(f"ignoring the checkpoint {self.path}: it was written with another configuration; "
                                   "starting afresh", stacklevel=2)
@@ -127,12 +154,18 @@ class Checkpoint:
         return self.parts[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self.record(key, value, {})
+
+    def record(self, key: str, value: Any, how: dict[str, Any]) -> None:
+        """Keep part ``key`` with ``how`` it was made (JSON types), and write the checkpoint."""
         self.parts[key] = value
+        self.ledger[key] = json.loads(json.dumps(how))
         if not self.enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"config": self.config, "parts": self.parts}, indent=1) + "\n")
+        temporary.write_text(json.dumps({"config": self.config, "parts": self.parts, "ledger": self.ledger},
+                                        indent=1) + "\n")
         temporary.replace(self.path)
 
     def clear(self) -> None:

@@ -190,6 +190,45 @@ def test_a_killed_run_with_parts_resumes_without_recomputing_them(tmp_path):
     for key, part in before_kill.items():
         # Kept, not recomputed: the part's own wall time is the one measured before the kill.
         assert final.data["results"][key]["seconds"] == part["seconds"]
+    # The stored result says which parts came from the killed run, and counts their time.
+    assert sorted(final.parts) == sorted(final.data["results"])
+    earlier = {key for key, how in final.parts.items() if how["run"] != "final"}
+    assert earlier == set(before_kill)
+    assert all(how["seconds"] > 0 and how["hardware"] and how["code"] == final.code_digest
+               for how in final.parts.values())
+    assert final.wall_time_s >= sum(how["seconds"] for how in final.parts.values()) - 0.5
+    assert f"{len(earlier)} of {total} parts resumed from earlier runs" in final.provenance()
+
+
+def test_a_part_another_stored_result_holds_with_the_same_settings_is_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    computed = []
+
+    def compute(config, run):
+        def part(key):
+            computed.append(key)
+            return {"value": config["n"] * len(key)}
+        reuse = {"shared": experiments.Reuse("first-kind", ("parts", "shared"), ("n",), requires=(("kind", 1),))}
+        return {"parts": experiments.run_parts(run, config, ["shared", "own"], part, "parts", reuse=reuse)}
+
+    for name, kind in (("first-kind", 1), ("second-kind", 2)):
+        monkeypatch.setitem(EXPERIMENTS, name, experiments.Experiment(name, lambda profile, kind=kind: {"n": 3, "kind": kind},
+                                                                       compute))
+    first = experiments.run_experiment("first-kind", "standard")
+    assert computed == ["shared", "own"] and "resumed" not in first.provenance()
+    computed.clear()
+    second = experiments.run_experiment("second-kind", "standard")
+    assert computed == ["own"], "the shared part was recomputed"
+    assert second.data["parts"]["shared"] == first.data["parts"]["shared"]
+    assert second.parts["shared"]["reused from"].startswith("first-kind") and second.parts["own"]["run"] == "final"
+    assert "1 of 2 parts reused from first-kind" in second.provenance() and "resumed" not in second.provenance()
+    # A quick run, or one whose settings differ, computes the part itself.
+    computed.clear()
+    experiments.run_experiment("second-kind", "quick")
+    assert computed == ["shared", "own"]
+    computed.clear()
+    experiments.run_experiment("second-kind", "standard", n=4)
+    assert computed == ["shared", "own"]
 
 
 def test_a_killed_training_run_resumes_and_reloads_a_trained_network(tmp_path):
