@@ -133,3 +133,13 @@ def test_the_shipped_record_matches_the_shipped_file():
     record = json.loads(resources.files("ead_tutorial.weights").joinpath("mnist.json").read_text())
     assert record["sha256"] == entry.sha256
     assert record["config"] == dataclasses.asdict(models.TrainConfig())  # the full C&W recipe
+
+
+def test_the_small_relu_network_meets_its_record_and_its_stated_accuracy(mnist_test):
+    """The exact-minimum chapter's network: 784-8-8-10, its record's accuracy, and at least 92%."""
+    model = models.pretrained("mnist-small-relu", device="cpu")
+    assert [p.shape for p in model.parameters()] == [(8, 784), (8,), (8, 8), (8,), (10, 8), (10,)]
+    record = models.training_record("mnist-small-relu")
+    measured = models.accuracy(model, *mnist_test)
+    assert measured == pytest.approx(record["test_accuracy"]) and measured >= 0.92
+    assert record["sha256"] == models.WEIGHTS["mnist-small-relu"].sha256

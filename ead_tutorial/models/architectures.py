@@ -33,4 +33,15 @@ class CWMnistNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-ARCHITECTURES = {"mnist": CWMnistNet}
+class SmallReluNet(nn.Sequential):
+    """A fully connected 784-h-h-10 ReLU network (h = 8 by default), small enough for the exact minimum by MILP.
+
+    Input: float tensor B x 1 x 28 x 28 with pixels in [0, 1]. Output: the logits, B x 10.
+    """
+
+    def __init__(self, hidden: int = 8):
+        super().__init__(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                         nn.Linear(hidden, 10))
+
+
+ARCHITECTURES = {"mnist": CWMnistNet, "mnist-small-relu": SmallReluNet}

@@ -35,6 +35,10 @@ WEIGHTS: dict[str, Weights] = {
     "mnist-distilled-T10": Weights(architecture="mnist", file="mnist-distilled-T10.pt",
                                    sha256="c843c64cb911bb3cf961112c950c08f44f7ef876bec9fdb65c5611a82552f099",
                                    command="python -m ead_tutorial.models.distill --temperature 10 --epochs 10"),
+    # A 784-8-8-10 ReLU network for the exact-minimum chapter (20 epochs); record: mnist-small-relu.json.
+    "mnist-small-relu": Weights(architecture="mnist-small-relu", file="mnist-small-relu.pt",
+                                sha256="f687b5034c37c92cc5dd23e952102dac8866c69ae0bd1bc79f349e099f23a750",
+                                command="python -m ead_tutorial.models.train mnist-small-relu --epochs 20"),
     "mnist-distilled-T1": Weights(architecture="mnist", file="mnist-distilled-T1.pt",
                                   sha256="ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583",
                                   command="python -m ead_tutorial.models.distill --temperature 1 --epochs 5"),

@@ -1,0 +1,123 @@
+"""The exact minimum: the MILP agrees with a linear program on a linear model, with brute force
+over activation patterns on a tiny network, and no attack ever beats it."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import linprog
+from torch import nn
+
+from ead_tutorial.exact import ReluNetwork, minimum_perturbation
+from ead_tutorial.models.linear import RandomLinear, minimum_l1
+
+
+def _tiny(seed=0, sizes=(3, 5, 4, 4)):
+    torch.manual_seed(seed)
+    layers = []
+    for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if index < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers).double().eval()
+
+
+def _brute_force(network, x0, target, norm, margin):
+    """Minimum over every activation pattern of the LP restricted to that pattern's region."""
+    n = network.inputs
+    best = np.inf
+    for pattern in itertools.product((0, 1), repeat=sum(network.hidden)):
+        pattern = np.array(pattern)
+        # affine maps x -> z_k under the pattern: z = M x + c
+        m, c = np.eye(n), np.zeros(n)
+        rows, right = [], []  # A x <= r
+        start = 0
+        for w, b in network.layers[:-1]:
+            z_m, z_c = w @ m, w @ c + b
+            on = pattern[start:start + len(b)].astype(bool)
+            start += len(b)
+            rows += [-z_m[on], z_m[~on]]  # z >= 0 where on, z <= 0 where off
+            right += [z_c[on], -z_c[~on]]
+            m, c = z_m * on[:, None], z_c * on
+        w, b = network.layers[-1]
+        out_m, out_c = w @ m, w @ c + b
+        others = [j for j in range(network.classes) if j != target]
+        rows.append(out_m[others] - out_m[target])  # Z_j - Z_t <= -margin
+        right.append(out_c[target] - out_c[others] - margin)
+        a, r = np.vstack(rows), np.concatenate(right)
+        if norm == "l1":  # variables x, t; t >= |x - x0|
+            cost = np.concatenate([np.zeros(n), np.ones(n)])
+            a_ub = np.vstack([np.hstack([a, np.zeros((len(a), n))]), np.hstack([np.eye(n), -np.eye(n)]),
+                              np.hstack([-np.eye(n), -np.eye(n)])])
+            b_ub = np.concatenate([r, x0, -x0])
+            bounds = [(0, 1)] * n + [(0, None)] * n
+        else:
+            cost = np.concatenate([np.zeros(n), [1.0]])
+            a_ub = np.vstack([np.hstack([a, np.zeros((len(a), 1))]), np.hstack([np.eye(n), -np.ones((n, 1))]),
+                              np.hstack([-np.eye(n), -np.ones((n, 1))])])
+            b_ub = np.concatenate([r, x0, -x0])
+            bounds = [(0, 1)] * n + [(0, None)]
+        solved = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+        if solved.status == 0:
+            best = min(best, solved.fun)
+    return best
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+@pytest.mark.parametrize("seed", range(4))
+def test_on_a_tiny_network_the_milp_equals_brute_force_over_activation_patterns(norm, seed):
+    model = _tiny(seed)
+    network = ReluNetwork.from_torch(model)
+    x0 = np.random.default_rng(seed).uniform(0.2, 0.8, network.inputs)
+    predicted = network.logits(x0).argmax()
+    for target in set(range(network.classes)) - {predicted}:
+        expected = _brute_force(network, x0, target, norm, margin=1e-4)
+        for tighten in ("box", "ball", "lp"):
+            radius = None if tighten == "box" or not np.isfinite(expected) else expected * 1.5
+            exact = minimum_perturbation(network, x0, target, norm, tighten=tighten, radius=radius, margin=1e-4)
+            if not np.isfinite(expected):
+                assert exact.status == "infeasible"
+                continue
+            assert exact.status == "optimal" and exact.verified
+            assert exact.distance == pytest.approx(expected, rel=1e-5, abs=1e-7), (tighten, target)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_on_a_linear_model_the_milp_equals_the_linear_program(seed):
+    model = RandomLinear(dim=784, seed=seed)
+    network = ReluNetwork.from_torch(model)
+    x0 = torch.rand(784, generator=torch.Generator().manual_seed(seed))
+    predicted = int(model(x0[None]).argmax())
+    for target in [(predicted + 1) % 10, (predicted + 5) % 10]:
+        exact = minimum_perturbation(network, x0.numpy(), target, "l1", margin=1e-3, model=model)
+        assert exact.status == "optimal" and exact.verified and exact.unstable_relus == 0
+        assert exact.distance == pytest.approx(minimum_l1(model, x0, target, margin=1e-3), rel=1e-6)
+
+
+def test_a_time_limit_gives_a_bound_never_an_optimum():
+    model = _tiny(0, sizes=(30, 40, 40, 5))
+    network = ReluNetwork.from_torch(model)
+    x0 = np.random.default_rng(0).uniform(0, 1, 30)
+    target = (int(network.logits(x0).argmax()) + 1) % 5
+    exact = minimum_perturbation(network, x0, target, "l1", tighten="box", time_limit=1e-3)
+    assert exact.status in ("time limit", "optimal", "infeasible")
+    if exact.status == "time limit":
+        assert exact.lower_bound <= exact.distance or np.isnan(exact.distance)
+
+
+def test_bad_input_is_named():
+    model = _tiny(0)
+    network = ReluNetwork.from_torch(model)
+    x0 = np.full(3, 0.5)
+    predicted = int(network.logits(x0).argmax())
+    with pytest.raises(ValueError, match="already predicts"):
+        minimum_perturbation(network, x0, predicted)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        minimum_perturbation(network, np.full(3, 1.5), (predicted + 1) % 3)
+    with pytest.raises(ValueError, match="quadratic"):
+        minimum_perturbation(network, x0, (predicted + 1) % 3, "l2")
+    with pytest.raises(ValueError, match="Conv2d"):
+        ReluNetwork.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(1, 2)).eval())
+    with pytest.raises(ValueError, match="training mode"):
+        ReluNetwork.from_torch(_tiny(0).train())
