@@ -140,15 +140,17 @@ class Reuse:
                       "run": stored.created if made.get("run", "final") == "final" else made["run"]}
 
 
-def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[[str], Any],
-              desc: str, reuse: dict[str, Reuse] | None = None) -> dict[str, Any]:
+def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[..., Any],
+              desc: str, reuse: dict[str, Reuse] | None = None, pass_finished: bool = False) -> dict[str, Any]:
     """``compute(key)`` for every key, in order, keeping each finished part in a :class:`Checkpoint`.
 
     With ``run.keep`` an interrupted run resumes after its last finished part (and says how
     many it found); otherwise parts stay in memory. A key in ``reuse`` takes the part that
     stored experiment holds, when its settings agree, instead of computing it (only with
     ``run.keep``, so that quick runs always compute). Every part's seconds, hardware and
-    code go into ``run.ledger``. Returns key -> part, and clears the checkpoint.
+    code go into ``run.ledger``. With ``pass_finished`` a part that needs earlier ones is
+    computed as ``compute(key, finished)``, ``finished`` holding every part done so far
+    (resumed ones included). Returns key -> part, and clears the checkpoint.
     """
     finished = Checkpoint(run.name, run.profile, config, enabled=run.keep)
     for key in keys:
@@ -165,7 +167,7 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
         for key in remaining:
             bar.set_postfix_str(key)  # the part in progress; tqdm's own estimate gives the time left
             started = time.perf_counter()
-            part = compute(key)
+            part = compute(key, finished) if pass_finished else compute(key)
             finished.record(key, part, {"seconds": round(time.perf_counter() - started, 1),
                                         "hardware": describe_hardware(), "code": code_digest(), "run": run.started})
             bar.update()
@@ -770,3 +772,72 @@ def run_experiment(name: str, profile: str, *, save: bool = True, keep: bool | N
     if save:
         save_result(result)
     return result
+
+
+def exact_minimum_config(profile: str) -> dict[str, Any]:
+    return {"model": "mnist-small-relu", "seed": 0, "beta": 1e-3, "kappa": 0.0,
+            "n_images": pick(quick=1, standard=12, paper=100, profile=profile),
+            "targets_per_image": pick(quick=2, standard=9, paper=9, profile=profile),
+            **ead_budget(profile), "cw_box": cw_box(profile), "eps_resolution": eps_resolution(profile),
+            "cw_linf": pick(quick=FAST_LINF, standard={}, paper={}, profile=profile),
+            "tighten": "ball", "time_limit": pick(quick=30.0, standard=300.0, paper=300.0, profile=profile)}
+
+
+EXACT_ATTACKS = {"l1": ("EAD (EN rule)", "EAD (L1 rule)", "I-FGM-L1"), "linf": ("C&W (Linf)", "I-FGM-Linf")}
+
+
+@experiment("exact-minimum", exact_minimum_config)
+def exact_minimum(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """The attacks against the exact minimum L1 and L-infinity perturbation, on a 784-8-8-10 ReLU network.
+
+    Each image's first ``targets_per_image`` targets are attacked by EAD (both rules),
+    C&W L2 and L-infinity and I-FGM in L1 and L-infinity; then the MILP
+    (:func:`~ead_tutorial.exact.minimum_perturbation`) solves each row in L1 and in
+    L-infinity, searching inside the smallest distance any attack found in that norm.
+    """
+    import numpy as np
+
+    from ead_tutorial.exact import ReluNetwork, minimum_perturbation
+    from ead_tutorial.models import pretrained
+
+    model = pretrained(config["model"])
+    images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
+    keep = (torch.arange(len(targets), device=targets.device) % 9) < config["targets_per_image"]
+    images, targets, true_labels = images[keep], targets[keep], true_labels[keep]
+    every = every_attack(model, images, targets, config | {"cw_l0": {}}, true_labels=true_labels)
+    names = sorted({name for group in EXACT_ATTACKS.values() for name in group} | {"C&W (L2)"})
+
+    def attack_part(name: str) -> dict[str, Any]:
+        result = every[name][0]()
+        return {"rows": row_record(result.success, result.norms),
+                "gradients per row": result.gradient_evaluations.double().mean().item()}
+
+    network = ReluNetwork.from_torch(model)
+    x0s = images.flatten(1).double().cpu().numpy()
+    per_image = config["targets_per_image"]
+
+    def exact_part(key: str, finished) -> list[dict[str, Any]]:
+        norm, image = key.split(" / image ")
+        found = []
+        for row in range(int(image) * per_image, (int(image) + 1) * per_image):
+            distances = [finished[name]["rows"][NORM_NAMES[norm]][row] for name in names
+                         if finished[name]["rows"]["success"][row]]
+            solved = minimum_perturbation(network, x0s[row], int(targets[row]), norm,
+                                          radius=min(distances) if distances else None, tighten=config["tighten"],
+                                          time_limit=config["time_limit"], model=model)
+            found.append({"status": solved.status, "distance": solved.distance, "lower bound": solved.lower_bound,
+                          "gap": solved.gap, "seconds": round(solved.seconds, 2), "verified": solved.verified,
+                          "unstable ReLUs": solved.unstable_relus})
+        return found
+
+    solve_keys = [f"{norm} / image {image}" for norm in EXACT_ATTACKS for image in range(config["n_images"])]
+    parts = run_parts(run, config, names + solve_keys,
+                      lambda key, finished: exact_part(key, finished) if key in solve_keys else attack_part(key),
+                      "attacks, then exact solves", pass_finished=True)
+    attacks = {name: parts[name] for name in names}
+    solved = {key: parts[key] for key in solve_keys}
+    exact = {norm: [entry for image in range(config["n_images"]) for entry in solved[f"{norm} / image {image}"]]
+             for norm in EXACT_ATTACKS}
+    return {"attacks": attacks, "exact": exact, "targets": targets.cpu().tolist(),
+            "true labels": true_labels.cpu().tolist(), "compared": {norm: list(group) for norm, group in EXACT_ATTACKS.items()},
+            "exact seconds": float(np.sum([entry["seconds"] for rows in exact.values() for entry in rows]))}

@@ -121,3 +121,27 @@ def test_bad_input_is_named():
         ReluNetwork.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(1, 2)).eval())
     with pytest.raises(ValueError, match="training mode"):
         ReluNetwork.from_torch(_tiny(0).train())
+
+
+def test_no_attack_reports_a_distance_below_the_verified_exact_minimum():
+    """On the quick run of the chapter's experiment: every exact answer is verified on the
+    network, no attack beats an optimum, and the optimum is at most what the attacks found."""
+    from ead_tutorial.experiments import EXACT_ATTACKS, NORM_NAMES, run_experiment
+
+    data = run_experiment("exact-minimum", "quick", save=False, keep=False).data
+    optima = 0
+    for norm, names in EXACT_ATTACKS.items():
+        for row, exact in enumerate(data["exact"][norm]):
+            assert exact["status"] in ("optimal", "time limit", "infeasible")
+            if exact["status"] == "infeasible":
+                continue
+            assert exact["verified"], (norm, row, exact)
+            found = [data["attacks"][name]["rows"][NORM_NAMES[norm]][row] for name in data["attacks"]
+                     if data["attacks"][name]["rows"]["success"][row]]
+            if found:  # the search stays inside the smallest distance an attack found
+                assert exact["distance"] <= min(found) * (1 + 1e-5) + 1e-5
+            if exact["status"] == "optimal":
+                optima += 1
+                assert exact["lower bound"] <= exact["distance"] * (1 + 1e-5) + 1e-6
+                assert all(distance >= exact["distance"] * (1 - 1e-3) - 1e-5 for distance in found), (norm, row)
+    assert optima >= 2, "the quick run should solve some rows to optimality"
