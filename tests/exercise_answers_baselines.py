@@ -113,3 +113,33 @@ WRONG = {
     "summarise_attack": [_summary_all_rows, _summary_fraction, _summary_zero_when_none],
     "all_attacks_best_worst": [_best_worst_unmasked, _best_worst_any, _best_worst_rows],
 }
+
+
+def _relu_no_upper(z, a, s, l, u):  # forgot a <= u s
+    return a >= z - 1e-9 and a >= -1e-9 and a <= z - l * (1 - s) + 1e-9
+
+
+def _relu_no_lower_link(z, a, s, l, u):  # forgot a <= z - l (1 - s)
+    return a >= z - 1e-9 and a >= -1e-9 and a <= u * s + 1e-9
+
+
+def _relu_only_triangle(z, a, s, l, u):  # the LP relaxation, not the exact ReLU
+    return a >= z - 1e-9 and a >= -1e-9 and a <= u * (z - l) / (u - l) + 1e-9
+
+
+def _curve_counts_failures(success, distance, eps):  # failed rows (distance 0) counted as broken
+    return torch.stack([(distance <= e).float().mean() for e in eps])
+
+
+def _curve_strict(success, distance, eps):  # < instead of <=
+    return torch.stack([(success & (distance < e)).float().mean() for e in eps])
+
+
+def _curve_over_successes(success, distance, eps):  # share of the successful rows only
+    return torch.stack([(distance[success] <= e).float().mean() for e in eps])
+
+
+WRONG.update({
+    "relu_feasible": [_relu_no_upper, _relu_no_lower_link, _relu_only_triangle],
+    "robustness_curve": [_curve_counts_failures, _curve_strict, _curve_over_successes],
+})

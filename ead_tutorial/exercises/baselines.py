@@ -152,3 +152,42 @@ def _all_attacks_best_worst(all_attacks_best_worst) -> None:
             else:
                 expect_close(mean, table.loc[case, "D"], f"{setting}, {case} case, distortion: {rule}; average over "
                                                          "the images that succeed", rtol=1e-5)
+
+
+@exercise("relu_feasible", chapter="baselines/exact_minimum")
+def _relu_feasible(relu_feasible) -> None:
+    """``relu_feasible(z, a, s, l, u)``: whether (z, a, s) satisfies the four big-M rows of one ReLU with bounds l < 0 < u."""
+    l, u = -2.0, 3.0
+    for z in (-1.5, -0.2, 0.0, 0.7, 2.5):
+        relu = max(z, 0.0)
+        right_s = 1.0 if z > 0 else 0.0
+        expect(bool(relu_feasible(z, relu, right_s, l, u)),
+               f"z = {z}, a = relu(z) = {relu}, s = {right_s:g}: the true ReLU output must be feasible")
+        for wrong in (relu + 0.5, relu - 0.3, -0.1):
+            if wrong != relu:
+                for s in (0.0, 1.0):
+                    expect(not relu_feasible(z, wrong, s, l, u),
+                           f"z = {z}, a = {wrong} (not relu(z)), s = {s:g}: this point must be cut off; "
+                           "check a >= z, a >= 0, a <= z - l (1 - s) and a <= u s")
+    expect(not relu_feasible(1.0, 1.0, 0.0, l, u),
+           "z = 1 > 0 with s = 0 would force a = 0; a = 1 must then be infeasible (which row says a <= u s?)")
+    expect(not relu_feasible(-1.0, 0.0, 1.0, l, u),
+           "z = -1 < 0 with s = 1 would force a = z < 0; a = 0 must then be infeasible (which row says a <= z - l (1 - s)?)")
+
+
+@exercise("robustness_curve", chapter="baselines/exact_minimum")
+def _robustness_curve(robustness_curve) -> None:
+    """``robustness_curve(success, distance, eps)``: per eps, the share of rows an attack breaks within eps."""
+    success = torch.tensor([True, True, False, True, True, False])
+    distance = torch.tensor([0.5, 1.0, 0.0, 2.0, 1.0, 0.0])  # failed rows keep x0, distance 0
+    eps = torch.tensor([0.0, 0.5, 1.0, 1.5, 3.0])
+    answer = robustness_curve(success.clone(), distance.clone(), eps.clone())
+    expect(isinstance(answer, torch.Tensor) and answer.shape == eps.shape,
+           f"return one share per eps, a tensor of shape {tuple(eps.shape)}")
+    expect(float(answer[0]) == 0.0,
+           "at eps = 0 no row is broken: a failed row (distance 0) is not a success at any budget")
+    expect(float(answer[-1]) <= 4 / 6 + 1e-6, "failed rows never count as broken, however large eps is")
+    expected = torch.tensor([(success & (distance <= e)).float().mean().item() for e in eps])
+    expect_close(answer.float(), expected,
+                 "a row counts at eps when the attack succeeded with distance <= eps (on the boundary too), "
+                 "and the share is over all rows, failed ones included", atol=1e-6)
