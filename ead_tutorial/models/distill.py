@@ -35,9 +35,9 @@ def glorot_initialised(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with every convolution and linear layer reset to Glorot-uniform weights and zero biases.
 
     These are the defaults of the Keras layers that the reference implementations of
-    distillation were written with. They are larger than PyTorch's defaults, and the
-    difference matters at T = 100: the loss of softmax(Z / T) starts flat, and with
-    PyTorch's smaller initial logits it stays flat for many more epochs.
+    distillation were written with. Their weights are larger than PyTorch's defaults, and
+    the difference matters at T = 100: the loss of softmax(Z / T) starts flat, and the
+    distillation chapter measures a smaller gradient there under PyTorch's defaults.
     """
     for layer in model.modules():
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
