@@ -21,7 +21,7 @@ from ead_tutorial import __version__
 from ead_tutorial.devices import describe_hardware
 from ead_tutorial.metrics import row_record
 from ead_tutorial.profiles import check_profile, pick
-from ead_tutorial.store import Checkpoint, StoredResult, code_digest, load_result, save_result
+from ead_tutorial.store import Checkpoint, StoredResult, code_digest, load_result, result_path, save_result
 
 Configure = Callable[[str], dict[str, Any]]
 Compute = Callable[[dict[str, Any], "Run"], dict[str, Any]]
@@ -109,35 +109,68 @@ class Reuse:
     """A part that another stored experiment computed with the same settings on the same rows.
 
     ``path`` says where the part sits in that experiment's data (e.g. ``("attacks", "C&W (L2)")``);
-    ``settings`` names the configuration entries both experiments must agree on.
+    ``settings`` names the configuration entries both experiments must agree on. A part that
+    experiment keeps spread over sections (the beta sweep keeps ``data["cells"][key]`` and
+    ``data["rows"][key]``) is gathered by ``sections``, (entry, section) pairs, with ``path``
+    the key alone.
     """
 
     experiment: str
     path: tuple[str, ...]
     settings: tuple[str, ...]
     requires: tuple[tuple[str, Any], ...] = ()  # (entry, value) the other configuration must hold
+    sections: tuple[tuple[str, str], ...] = ()
 
     def find(self, profile: str, config: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
-        """The part and how it was made, if the stored result at ``profile`` has it with equal settings."""
+        """The part and how it was made, if the stored result at ``profile`` has it with equal settings.
+
+        While that experiment is still running, its checkpoint's finished parts count too.
+        """
         try:
             stored = load_result(self.experiment, profile)
         except FileNotFoundError:
+            return self._find_in_checkpoint(profile, config)
+        if not self._agrees(stored.config, config):
             return None
-        if any(key not in config or stored.config.get(key) != config[key] for key in self.settings):
+        part = self._gather(stored.data)
+        if part is None:
             return None
-        if any(stored.config.get(key) != value for key, value in self.requires):
-            return None
-        part: Any = stored.data
-        for step in self.path:
-            if not isinstance(part, dict) or step not in part:
-                return None
-            part = part[step]
         made = stored.parts.get(self.path[-1], {})
         seconds = made.get("seconds", part.get("seconds") if isinstance(part, dict) else None)
         return part, {"reused from": f"{self.experiment} ({stored.created})", "seconds": seconds,
                       "hardware": made.get("hardware", stored.hardware),
                       "code": made.get("code", stored.code_digest),
                       "run": stored.created if made.get("run", "final") == "final" else made["run"]}
+
+    def _find_in_checkpoint(self, profile: str, config: dict[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+        path = result_path(self.experiment, profile).with_suffix(".partial.json")
+        try:
+            checkpoint = json.loads(path.read_text())
+            part, how = checkpoint["parts"][self.path[-1]], checkpoint.get("ledger", {}).get(self.path[-1], {})
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+            return None
+        if not self._agrees(checkpoint["config"], config):
+            return None
+        return part, {"reused from": f"{self.experiment} (a checkpoint of its unfinished run)",
+                      "seconds": how.get("seconds"), "hardware": how.get("hardware"), "code": how.get("code"),
+                      "run": how.get("run")}
+
+    def _agrees(self, other: dict[str, Any], config: dict[str, Any]) -> bool:
+        return (all(key in config and other.get(key) == config[key] for key in self.settings)
+                and all(other.get(key) == value for key, value in self.requires))
+
+    def _gather(self, data: dict[str, Any]) -> Any:
+        if self.sections:
+            key, = self.path
+            if any(key not in data.get(section, {}) for _, section in self.sections):
+                return None
+            return {entry: data[section][key] for entry, section in self.sections}
+        part: Any = data
+        for step in self.path:
+            if not isinstance(part, dict) or step not in part:
+                return None
+            part = part[step]
+        return part
 
 
 def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[..., Any],
@@ -153,11 +186,6 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
     (resumed ones included). Returns key -> part, and clears the checkpoint.
     """
     finished = Checkpoint(run.name, run.profile, config, enabled=run.keep)
-    for key in keys:
-        found = reuse[key].find(run.profile, config) if run.keep and key in (reuse or {}) and key not in finished else None
-        if found is not None:
-            tqdm.write(f"{run.name}: {key!r} reused from the stored {reuse[key].experiment}", file=sys.stderr)
-            finished.record(key, *found)
     remaining = [key for key in keys if key not in finished]
     if len(remaining) < len(keys):
         tqdm.write(f"{run.name}: resuming with {len(keys) - len(remaining)} of {len(keys)} parts already finished",
@@ -165,6 +193,13 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
     with tqdm(total=len(keys), initial=len(keys) - len(remaining), desc=desc, unit="part",
               disable=not run.keep) as bar:
         for key in remaining:
+            # Looked up only now, so that a part another run stores while this one works is found.
+            found = reuse[key].find(run.profile, config) if run.keep and key in (reuse or {}) else None
+            if found is not None:
+                tqdm.write(f"{run.name}: {key!r} reused from the stored {reuse[key].experiment}", file=sys.stderr)
+                finished.record(key, *found)
+                bar.update()
+                continue
             bar.set_postfix_str(key)  # the part in progress; tqdm's own estimate gives the time left
             started = time.perf_counter()
             part = compute(key, finished) if pass_finished else compute(key)
@@ -412,9 +447,12 @@ def ead_table_1(config: dict[str, Any], run: Run) -> dict[str, Any]:
         return timed_summary(lambda: attack(float(beta)), by, config["seed"])
 
     keys = [f"{method} / beta={beta:g}" for beta in config["betas"] for method in config["methods"]]
-    # Table 2's EAD (EN rule) is this table's cell at beta = 1e-3.
-    reuse = {"EAD (EN rule) / beta=0.001": Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
-                                                 requires=(("beta", 1e-3),))}
+    # Table 2's EAD (EN rule) is this table's cell at beta = 1e-3; the beta sweep's EN cells are its other EAD cells.
+    reuse = {f"EAD (EN rule) / beta={beta:g}": Reuse("ead-beta-sweep", (f"en/{beta:g}",), TABLE_2_SETTINGS,
+                                                     sections=(("cases", "cells"), ("rows", "rows")))
+             for beta in config["betas"] if beta > 0}
+    reuse["EAD (EN rule) / beta=0.001"] = Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
+                                                requires=(("beta", 1e-3),))
     return {"cells": run_parts(run, config, keys, part, "Table 1 cells", reuse=reuse),
             "ranked_by": {method: by for method, (_, by) in methods.items()}}
 

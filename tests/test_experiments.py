@@ -233,6 +233,47 @@ def test_a_part_another_stored_result_holds_with_the_same_settings_is_reused(tmp
     assert computed == ["shared", "own"]
 
 
+def test_a_part_is_reused_from_a_result_kept_in_sections_and_from_an_unfinished_run(tmp_path, monkeypatch):
+    """The beta sweep's kind: parts kept as data["cells"][key] and data["rows"][key], and found while it runs."""
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    computed, killed = [], {"b"}
+
+    def sweep(config, run):
+        def part(key):
+            computed.append(key)
+            if key in killed:
+                raise KeyboardInterrupt
+            return {"cases": {"value": config["n"]}, "rows": [len(key)]}
+        parts = experiments.run_parts(run, config, ["a", "b"], part, "sweep")
+        return {"cells": {key: part["cases"] for key, part in parts.items()},
+                "rows": {key: part["rows"] for key, part in parts.items()}}
+
+    def table(config, run):
+        reuse = {"a": experiments.Reuse("sweep-kind", ("a",), ("n",), sections=(("cases", "cells"), ("rows", "rows")))}
+        return {"cells": experiments.run_parts(run, config, ["a", "own"], lambda key: computed.append(key) or {},
+                                               "table", reuse=reuse)}
+
+    monkeypatch.setitem(EXPERIMENTS, "sweep-kind", experiments.Experiment("sweep-kind", lambda profile: {"n": 3}, sweep))
+    monkeypatch.setitem(EXPERIMENTS, "table-kind", experiments.Experiment("table-kind", lambda profile: {"n": 3}, table))
+    # The sweep is killed after its first part: the table takes that part from its checkpoint.
+    with pytest.raises(KeyboardInterrupt):
+        experiments.run_experiment("sweep-kind", "standard")
+    computed.clear()
+    from_checkpoint = experiments.run_experiment("table-kind", "standard")
+    assert computed == ["own"], "the sweep's finished part was recomputed"
+    assert from_checkpoint.data["cells"]["a"] == {"cases": {"value": 3}, "rows": [1]}
+    assert "unfinished run" in from_checkpoint.parts["a"]["reused from"] and from_checkpoint.parts["a"]["seconds"] is not None
+    # Once the sweep is stored, its sections are gathered into the same part.
+    killed.clear()
+    experiments.run_experiment("sweep-kind", "standard")
+    for stored in tmp_path.glob("table-kind/*.json"):
+        stored.unlink()
+    computed.clear()
+    from_store = experiments.run_experiment("table-kind", "standard")
+    assert computed == ["own"] and from_store.data["cells"]["a"] == from_checkpoint.data["cells"]["a"]
+    assert from_store.parts["a"]["reused from"].startswith("sweep-kind (")
+
+
 def test_a_killed_training_run_resumes_and_reloads_a_trained_network(tmp_path):
     """Table 14's kind: killed after a network is trained but before it is attacked, the rerun reloads it."""
     name, overrides = "ead-table-14", TINY["ead-table-14"]
