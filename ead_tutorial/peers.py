@@ -8,7 +8,8 @@
   with the paper code's fixed threshold and whole-batch abort early, but with a few
   departures (see :func:`torchattacks_ead`).
 - adv-lib (``pip install --no-deps adv-lib``): its C&W L2, the same search over c, Adam and
-  change of variables, with abort early that waits for every row of the batch to stall.
+  change of variables, with abort early that waits for every row of the batch to stall; and
+  ALMA, a minimum-norm L1 attack of today, for the exact-minimum comparison.
 - the Adversarial Robustness Toolbox (``pip install adversarial-robustness-toolbox``):
   its JSMA (Papernot et al., 2016), the L0 attack C&W compare theirs with.
 """
@@ -121,20 +122,22 @@ def adv_lib_available() -> bool:
     return True
 
 
-def _import_adv_lib():
-    """adv-lib's C&W L2 function. adv-lib imports visdom (for an optional live plot) at start-up;
-    where visdom is not installed an empty placeholder stands in, since the attack never uses it."""
+def _import_adv_lib(name: str = "carlini_wagner_l2"):
+    """The attack function ``name`` of ``adv_lib.attacks``. adv-lib imports visdom (for an optional
+    live plot) at start-up; where visdom is not installed an empty placeholder stands in, since
+    the attacks never use it."""
+    import importlib
     import importlib.util
     import sys
     import types
 
     if importlib.util.find_spec("adv_lib") is None:
-        raise ImportError("the comparison needs adv-lib: pip install --no-deps adv-lib")
+        raise ImportError("the comparison needs adv-lib: pip install --no-deps adv-lib "
+                          "(--no-deps because its live-plot dependency, visdom, does not build from source here; "
+                          "the attacks need only torch and tqdm)")
     if "visdom" not in sys.modules and importlib.util.find_spec("visdom") is None:
         sys.modules["visdom"] = types.ModuleType("visdom")
-    from adv_lib.attacks.carlini_wagner import carlini_wagner_l2
-
-    return carlini_wagner_l2
+    return getattr(importlib.import_module("adv_lib.attacks"), name)
 
 
 def adv_lib_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, kappa: float = 0.0,
@@ -150,6 +153,20 @@ def adv_lib_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
     raw = attack(model, images, targets, targeted=True, confidence=kappa, learning_rate=lr, initial_const=initial_c,
                  binary_search_steps=search_steps, max_iterations=steps, abort_early=abort_early)
     return _as_result(model, raw.detach(), images, targets, kappa, search_steps * steps)
+
+
+def adv_lib_alma_l1(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, steps: int = 1000
+                    ) -> AttackResult:
+    """adv-lib's ``alma`` (targeted) with ``distance="l1"``: ALMA, the augmented Lagrangian attack of Rony et al. (2021).
+
+    A minimum-norm attack: it minimises the L1 distance under the constraint of reaching the
+    target, with a Lagrange multiplier in place of C&W's constant and its search. Every
+    other setting is adv-lib's default. ``steps`` forward and backward passes per row.
+    """
+    alma = _import_adv_lib("alma")
+    check_attack_inputs(model, images, targets, targeted=True)
+    raw = alma(model, images, targets, targeted=True, num_steps=steps, distance="l1")
+    return _as_result(model, raw.detach(), images, targets, 0.0, steps)
 
 
 def torchattacks_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, beta: float = 1e-3,
