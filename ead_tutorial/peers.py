@@ -102,15 +102,18 @@ def foolbox_ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Ten
     return _as_result(model, raw, images, targets, kappa, search_steps * steps)
 
 
-def foolbox_fmn_l1(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, steps: int = 100
-                   ) -> AttackResult:
-    """foolbox 3's ``L1FMNAttack`` (targeted): the fast minimum-norm attack of Pintor et al. (2021) in L1.
+def foolbox_fmn(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, norm: str = "l1",
+                steps: int = 100) -> AttackResult:
+    """foolbox 3's ``L1FMNAttack`` or ``L2FMNAttack`` (targeted): the fast minimum-norm attack of Pintor et al. (2021).
 
     A minimum-norm attack with no constant to search: it steps toward the boundary and
-    shrinks an L1 budget as it goes. foolbox reports no gradient count;
-    ``gradient_evaluations`` is ``steps``.
+    shrinks a budget in ``norm`` ("l1" or "l2") as it goes. foolbox reports no gradient
+    count; ``gradient_evaluations`` is ``steps``.
     """
-    raw = _run_foolbox(lambda foolbox: foolbox.attacks.L1FMNAttack(steps=steps), model, images, targets)
+    if norm not in ("l1", "l2"):
+        raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
+    raw = _run_foolbox(lambda foolbox: (foolbox.attacks.L1FMNAttack if norm == "l1" else foolbox.attacks.L2FMNAttack)(
+        steps=steps), model, images, targets)
     return _as_result(model, raw, images, targets, 0.0, steps)
 
 
@@ -155,17 +158,19 @@ def adv_lib_cw_l2(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
     return _as_result(model, raw.detach(), images, targets, kappa, search_steps * steps)
 
 
-def adv_lib_alma_l1(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, steps: int = 1000
-                    ) -> AttackResult:
-    """adv-lib's ``alma`` (targeted) with ``distance="l1"``: ALMA, the augmented Lagrangian attack of Rony et al. (2021).
+def adv_lib_alma(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, norm: str = "l1",
+                 steps: int = 1000) -> AttackResult:
+    """adv-lib's ``alma`` (targeted) in ``norm`` ("l1" or "l2"): the augmented Lagrangian attack of Rony et al. (2021).
 
-    A minimum-norm attack: it minimises the L1 distance under the constraint of reaching the
+    A minimum-norm attack: it minimises the distance under the constraint of reaching the
     target, with a Lagrange multiplier in place of C&W's constant and its search. Every
     other setting is adv-lib's default. ``steps`` forward and backward passes per row.
     """
+    if norm not in ("l1", "l2"):
+        raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
     alma = _import_adv_lib("alma")
     check_attack_inputs(model, images, targets, targeted=True)
-    raw = alma(model, images, targets, targeted=True, num_steps=steps, distance="l1")
+    raw = alma(model, images, targets, targeted=True, num_steps=steps, distance=norm)
     return _as_result(model, raw.detach(), images, targets, 0.0, steps)
 
 

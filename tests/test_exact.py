@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import linprog
+from scipy.optimize import linprog, minimize
 from torch import nn
 
 from ead_tutorial.exact import ReluNetwork, minimum_perturbation
@@ -46,6 +46,16 @@ def _brute_force(network, x0, target, norm, margin):
         rows.append(out_m[others] - out_m[target])  # Z_j - Z_t <= -margin
         right.append(out_c[target] - out_c[others] - margin)
         a, r = np.vstack(rows), np.concatenate(right)
+        if norm == "l2":  # a convex QP: find a feasible point by LP, then minimise from it
+            feasible = linprog(np.zeros(n), A_ub=a, b_ub=r, bounds=[(0, 1)] * n, method="highs")
+            if feasible.status != 0:
+                continue
+            solved = minimize(lambda x: ((x - x0) ** 2).sum(), feasible.x, jac=lambda x: 2 * (x - x0),
+                              bounds=[(0, 1)] * n, method="SLSQP", options={"ftol": 1e-14, "maxiter": 500},
+                              constraints=[{"type": "ineq", "fun": lambda x: r - a @ x, "jac": lambda x: -a}])
+            assert (a @ solved.x <= r + 1e-8).all()
+            best = min(best, np.sqrt(solved.fun))
+            continue
         if norm == "l1":  # variables x, t; t >= |x - x0|
             cost = np.concatenate([np.zeros(n), np.ones(n)])
             a_ub = np.vstack([np.hstack([a, np.zeros((len(a), n))]), np.hstack([np.eye(n), -np.eye(n)]),
@@ -64,16 +74,19 @@ def _brute_force(network, x0, target, norm, margin):
     return best
 
 
-@pytest.mark.parametrize("norm", ["l1", "linf"])
+@pytest.mark.parametrize("norm", ["l1", "linf", "l2"])
 @pytest.mark.parametrize("seed", range(4))
 def test_on_a_tiny_network_the_milp_equals_brute_force_over_activation_patterns(norm, seed):
+    """L1 and L-infinity by HiGHS, L2 (a mixed-integer quadratic program) by SCIP."""
+    if norm == "l2":
+        pytest.importorskip("pyscipopt")
     model = _tiny(seed)
     network = ReluNetwork.from_torch(model)
     x0 = np.random.default_rng(seed).uniform(0.2, 0.8, network.inputs)
     predicted = network.logits(x0).argmax()
     for target in set(range(network.classes)) - {predicted}:
         expected = _brute_force(network, x0, target, norm, margin=1e-4)
-        for tighten in ("box", "ball", "lp"):
+        for tighten in ("box", "ball") if norm == "l2" else ("box", "ball", "lp"):
             radius = None if tighten == "box" or not np.isfinite(expected) else expected * 1.5
             exact = minimum_perturbation(network, x0, target, norm, tighten=tighten, radius=radius, margin=1e-4)
             if not np.isfinite(expected):
@@ -93,6 +106,27 @@ def test_on_a_linear_model_the_milp_equals_the_linear_program(seed):
         exact = minimum_perturbation(network, x0.numpy(), target, "l1", margin=1e-3, model=model)
         assert exact.status == "optimal" and exact.verified and exact.unstable_relus == 0
         assert exact.distance == pytest.approx(minimum_l1(model, x0, target, margin=1e-3), rel=1e-6)
+
+
+def test_on_a_linear_model_the_l2_miqp_equals_the_quadratic_program():
+    """With no ReLU there is no integer: SCIP's answer is the convex QP's, solved here by SLSQP."""
+    pytest.importorskip("pyscipopt")
+    model = RandomLinear(dim=40, seed=3)
+    network = ReluNetwork.from_torch(model)
+    x0 = torch.rand(40, generator=torch.Generator().manual_seed(3)).double().numpy()
+    w, b = network.layers[-1]
+    predicted = int(network.logits(x0).argmax())
+    for target in [(predicted + 1) % 10, (predicted + 4) % 10]:
+        others = [j for j in range(10) if j != target]
+        a, r = w[others] - w[target], b[target] - b[others] - 1e-3  # a x <= r: Z_t - Z_j >= 1e-3
+        qp = minimize(lambda x: ((x - x0) ** 2).sum(), np.clip(x0 + 0.5 * (w[target] - w[predicted]), 0, 1),
+                      jac=lambda x: 2 * (x - x0), bounds=[(0, 1)] * 40, method="SLSQP",
+                      options={"ftol": 1e-14, "maxiter": 1000},
+                      constraints=[{"type": "ineq", "fun": lambda x: r - a @ x, "jac": lambda x: -a}])
+        assert qp.success and (a @ qp.x <= r + 1e-8).all()
+        exact = minimum_perturbation(network, x0, target, "l2", margin=1e-3)
+        assert exact.status == "optimal" and exact.verified and exact.unstable_relus == 0
+        assert exact.distance == pytest.approx(np.sqrt(qp.fun), rel=1e-4)
 
 
 def test_a_time_limit_gives_a_bound_never_an_optimum():
@@ -115,8 +149,10 @@ def test_bad_input_is_named():
         minimum_perturbation(network, x0, predicted)
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         minimum_perturbation(network, np.full(3, 1.5), (predicted + 1) % 3)
-    with pytest.raises(ValueError, match="quadratic"):
-        minimum_perturbation(network, x0, (predicted + 1) % 3, "l2")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        minimum_perturbation(network, x0, (predicted + 1) % 3, "l0")
+    with pytest.raises(ValueError, match="polyhedral"):
+        minimum_perturbation(network, x0, (predicted + 1) % 3, "l2", tighten="lp")
     with pytest.raises(ValueError, match="Conv2d"):
         ReluNetwork.from_torch(nn.Sequential(nn.Conv2d(1, 1, 3), nn.Flatten(), nn.Linear(1, 2)).eval())
     with pytest.raises(ValueError, match="training mode"):
@@ -153,12 +189,12 @@ def test_almas_l1_is_never_below_the_exact_minimum():
     pytest.importorskip("adv_lib")
     from ead_tutorial.experiments import attack_rows
     from ead_tutorial.models import pretrained
-    from ead_tutorial.peers import adv_lib_alma_l1
+    from ead_tutorial.peers import adv_lib_alma
 
     model = pretrained("mnist-small-relu")
     images, targets, _ = attack_rows(model, 1, 0)
     images, targets = images[:2], targets[:2]
-    result = adv_lib_alma_l1(model, images, targets, steps=200)
+    result = adv_lib_alma(model, images, targets, norm="l1", steps=200)
     assert result.success.any()
     network = ReluNetwork.from_torch(model)
     for row in torch.nonzero(result.success).flatten().tolist():

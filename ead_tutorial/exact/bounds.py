@@ -48,11 +48,13 @@ def _first_layer_l1(w: np.ndarray, b: np.ndarray, x0: np.ndarray, lower: np.ndar
 
 
 def layer_bounds(network: ReluNetwork, lower: np.ndarray, upper: np.ndarray, *, x0: np.ndarray | None = None,
-                 l1_radius: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                 l1_radius: float | None = None, l2_radius: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Interval bounds (l_k, u_k) on every hidden layer's pre-activation for inputs in [lower, upper].
 
     With ``x0`` and ``l1_radius`` the first layer's bounds also use ||x - x0||_1 <= l1_radius
-    (exactly, :func:`_first_layer_l1`). Later layers propagate intervals:
+    (exactly, :func:`_first_layer_l1`); with ``l2_radius``, ||x - x0||_2 <= l2_radius, by
+    Cauchy-Schwarz: W_i x moves at most l2_radius ||W_i||_2 from W_i x0 (valid, and exact
+    when the box does not bind). Later layers propagate intervals:
     W⁺ relu(u) + W⁻ relu(l) + b bounds the next pre-activation from above. Returns one pair
     per hidden layer (not the output layer).
     """
@@ -65,6 +67,9 @@ def layer_bounds(network: ReluNetwork, lower: np.ndarray, upper: np.ndarray, *, 
         if index == 0 and l1_radius is not None and x0 is not None:
             l_ball, u_ball = _first_layer_l1(w, b, x0, lower, upper, l1_radius)
             l_k, u_k = np.maximum(l_k, l_ball), np.minimum(u_k, u_ball)
+        if index == 0 and l2_radius is not None and x0 is not None:
+            centre, reach = w @ x0 + b, l2_radius * np.linalg.norm(w, axis=1)
+            l_k, u_k = np.maximum(l_k, centre - reach), np.minimum(u_k, centre + reach)
         bounds.append((l_k, u_k))
         low, high = np.maximum(l_k, 0.0), np.maximum(u_k, 0.0)
     return bounds

@@ -13,18 +13,24 @@ from ead_tutorial.profiles import pick
 
 # The attacks compared with the exact minimum in each norm, each measured in its own norm.
 EXACT_ATTACKS = {"l1": ("EAD (EN rule)", "EAD (L1 rule)", "FMN-L1 (foolbox)", "ALMA-L1 (adv-lib)", "I-FGM-L1"),
-                 "linf": ("C&W (Linf)", "I-FGM-Linf")}
+                 "linf": ("C&W (Linf)", "I-FGM-Linf"),
+                 "l2": ("C&W (L2)", "FMN-L2 (foolbox)", "ALMA-L2 (adv-lib)", "I-FGM-L2")}
 
 
-PEERS = ("FMN-L1 (foolbox)", "ALMA-L1 (adv-lib)")
+PEERS = ("FMN-L1 (foolbox)", "FMN-L2 (foolbox)", "ALMA-L1 (adv-lib)", "ALMA-L2 (adv-lib)")
 
 
 def _peers(model, images: torch.Tensor, targets: torch.Tensor, config: dict[str, Any]) -> dict[str, Any]:
-    """Today's minimum-norm L1 attacks from peer libraries: name -> run()."""
+    """Today's minimum-norm attacks from peer libraries: name -> run()."""
     from ead_tutorial import peers
 
-    return {"FMN-L1 (foolbox)": lambda: peers.foolbox_fmn_l1(model, images, targets, steps=config["peer_steps"]),
-            "ALMA-L1 (adv-lib)": lambda: peers.adv_lib_alma_l1(model, images, targets, steps=config["peer_steps"])}
+    steps = config["peer_steps"]
+    return {f"FMN-{NORM_NAMES[norm]} (foolbox)": lambda norm=norm: peers.foolbox_fmn(model, images, targets, norm=norm,
+                                                                                  steps=steps)
+            for norm in ("l1", "l2")} | {
+            f"ALMA-{NORM_NAMES[norm]} (adv-lib)": lambda norm=norm: peers.adv_lib_alma(model, images, targets, norm=norm,
+                                                                                    steps=steps)
+            for norm in ("l1", "l2")}
 
 
 def exact_minimum_config(profile: str) -> dict[str, Any]:
@@ -33,6 +39,9 @@ def exact_minimum_config(profile: str) -> dict[str, Any]:
             "targets_per_image": pick(quick=2, standard=9, paper=9, profile=profile),
             **ead_budget(profile), "cw_box": cw_box(profile), "eps_resolution": eps_resolution(profile),
             "cw_linf": pick(quick=FAST_LINF, standard={}, paper={}, profile=profile),
+            # The L2 minimum (SCIP) takes longer than the others: the quick run solves L1 and L-infinity only.
+            "norms": list(pick(quick=("l1", "linf"), standard=("l1", "linf", "l2"), paper=("l1", "linf", "l2"),
+                               profile=profile)),
             # adv-lib installs only with --no-deps, so the quick run (and CI) uses foolbox's peer alone
             "peers": list(pick(quick=PEERS[:1], standard=PEERS, paper=PEERS, profile=profile)),
             "peer_steps": pick(quick=100, standard=1000, paper=1000, profile=profile),
@@ -41,13 +50,14 @@ def exact_minimum_config(profile: str) -> dict[str, Any]:
 
 @experiment("exact-minimum", exact_minimum_config)
 def exact_minimum(config: dict[str, Any], run: Run) -> dict[str, Any]:
-    """The attacks against the exact minimum L1 and L-infinity perturbation, on a 784-8-8-10 ReLU network.
+    """The attacks against the exact minimum perturbation in each norm, on a 784-8-8-10 ReLU network.
 
     Each image's first ``targets_per_image`` targets are attacked by EAD (both rules),
-    C&W L2 and L-infinity, I-FGM in L1 and L-infinity, and the peers of ``config["peers"]``
-    (foolbox's FMN, adv-lib's ALMA, in L1); then the MILP
-    (:func:`~ead_tutorial.exact.minimum_perturbation`) solves each row in L1 and in
-    L-infinity, searching inside the smallest distance any attack found in that norm.
+    C&W L2 and L-infinity, I-FGM in L1, L2 and L-infinity, and the peers of ``config["peers"]``
+    (foolbox's FMN and adv-lib's ALMA, in L1 and L2); then
+    :func:`~ead_tutorial.exact.minimum_perturbation` solves each row in every norm of
+    ``config["norms"]`` (L1 and L-infinity by HiGHS, L2 by SCIP), searching inside the
+    smallest distance any attack found in that norm.
     """
     import numpy as np
 
@@ -58,8 +68,8 @@ def exact_minimum(config: dict[str, Any], run: Run) -> dict[str, Any]:
     images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
     keep = (torch.arange(len(targets), device=targets.device) % 9) < config["targets_per_image"]
     images, targets, true_labels = images[keep], targets[keep], true_labels[keep]
-    compared = {norm: [name for name in group if name not in PEERS or name in config["peers"]]
-                for norm, group in EXACT_ATTACKS.items()}
+    compared = {norm: [name for name in EXACT_ATTACKS[norm] if name not in PEERS or name in config["peers"]]
+                for norm in config["norms"]}
     names = sorted({name for group in compared.values() for name in group} | {"C&W (L2)"})
     runs = {name: run for name, (run, _) in every_attack(model, images, targets, config, true_labels=true_labels).items()}
     runs |= _peers(model, images, targets, config)
@@ -87,14 +97,14 @@ def exact_minimum(config: dict[str, Any], run: Run) -> dict[str, Any]:
                           "unstable ReLUs": solved.unstable_relus})
         return found
 
-    solve_keys = [f"{norm} / image {image}" for norm in EXACT_ATTACKS for image in range(config["n_images"])]
+    solve_keys = [f"{norm} / image {image}" for norm in config["norms"] for image in range(config["n_images"])]
     parts = run_parts(run, config, names + solve_keys,
                       lambda key, finished: exact_part(key, finished) if key in solve_keys else attack_part(key),
                       "attacks, then exact solves", pass_finished=True)
     attacks = {name: parts[name] for name in names}
     solved = {key: parts[key] for key in solve_keys}
     exact = {norm: [entry for image in range(config["n_images"]) for entry in solved[f"{norm} / image {image}"]]
-             for norm in EXACT_ATTACKS}
+             for norm in config["norms"]}
     return {"attacks": attacks, "exact": exact, "targets": targets.cpu().tolist(),
             "true labels": true_labels.cpu().tolist(), "compared": compared,
             "exact seconds": float(np.sum([entry["seconds"] for rows in exact.values() for entry in rows]))}

@@ -8,7 +8,9 @@ a_k = relu(z_k). Given bounds l <= z_k <= u, one binary s per undecided ReLU wri
 (s = 1 makes a = z, s = 0 makes a = 0; a ReLU the bounds decide needs no binary.) The
 target t wins when Z_t - Z_j >= margin for every other class j. Minimising
 sum_i |x_i - x0_i| (L1) or max_i |x_i - x0_i| (L-infinity) over those constraints is then a
-MILP, solved here by HiGHS through :func:`scipy.optimize.milp`.
+MILP, solved here by HiGHS through :func:`scipy.optimize.milp`. Minimising
+sum_i (x_i - x0_i)^2 (L2, squared) over the same constraints is a mixed-integer quadratic
+program, which HiGHS does not solve; SCIP does (``pip install pyscipopt``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from ead_tutorial.exact.bounds import ball_bounds, layer_bounds, unstable
 from ead_tutorial.exact.network import ReluNetwork
 
-NORMS = ("l1", "linf")
+NORMS = ("l1", "linf", "l2")
 
 
 class _Program:
@@ -53,11 +55,14 @@ class _Program:
         self.row_lower += list(np.broadcast_to(lower, count))
         self.row_upper += list(np.broadcast_to(upper, count))
 
+    def matrix(self) -> sparse.csr_matrix:
+        return sparse.csr_matrix((np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.columns))),
+                                 shape=(len(self.row_lower), len(self.lower)))
+
     def solve(self, objective: np.ndarray, *, relax: bool = False, time_limit: float | None = None,
               gap: float = 1e-6):
         size = len(self.lower)
-        matrix = sparse.csr_matrix((np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.columns))),
-                                   shape=(len(self.row_lower), size))
+        matrix = self.matrix()
         options = {"disp": False, "mip_rel_gap": gap, "presolve": True}
         if time_limit is not None:
             options["time_limit"] = time_limit
@@ -65,6 +70,50 @@ class _Program:
                     bounds=Bounds(np.asarray(self.lower), np.asarray(self.upper)),
                     constraints=LinearConstraint(matrix, np.asarray(self.row_lower), np.asarray(self.row_upper)),
                     options=options)
+
+
+def _solve_squared_distance(program: _Program, x: np.ndarray, x0: np.ndarray, radius: float | None,
+                            time_limit: float | None, gap: float = 1e-6) -> dict:
+    """Minimise ||x - x0||_2^2 over the program's rows by SCIP: the MIQP of the L2 minimum.
+
+    The objective is an epigraph variable r >= sum_i (x_i - x0_i)^2 (SCIP takes a linear
+    objective). Returns a dict shaped like scipy's milp result: status (0 optimal, 1 time
+    limit, 2 infeasible, 4 other), x, fun, mip_dual_bound, mip_gap, message.
+    """
+    try:
+        import pyscipopt
+    except ImportError as error:
+        raise ImportError("the exact L2 minimum is a mixed-integer quadratic program, which HiGHS does not solve; "
+                          "it needs SCIP: pip install pyscipopt") from error
+    matrix = program.matrix()
+    model = pyscipopt.Model()
+    model.hideOutput()
+    model.setParam("limits/gap", gap)
+    model.setParam("parallel/maxnthreads", 1)
+    if time_limit is not None:
+        model.setParam("limits/time", float(time_limit))
+    variables = [model.addVar(lb=low, ub=high, vtype="B" if integer and high > low else "C")
+                 for low, high, integer in zip(program.lower, program.upper, program.integer)]
+    for row, (low, high) in enumerate(zip(program.row_lower, program.row_upper)):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        expression = pyscipopt.quicksum(value * variables[column]
+                                        for value, column in zip(matrix.data[start:end], matrix.indices[start:end]))
+        if np.isfinite(low):
+            model.addCons(expression >= low)
+        if np.isfinite(high):
+            model.addCons(expression <= high)
+    squared = model.addVar(lb=0.0, ub=model.infinity() if radius is None else radius ** 2)
+    model.addCons(pyscipopt.quicksum((variables[column] - x0[pixel]) * (variables[column] - x0[pixel])
+                                     for pixel, column in enumerate(x)) <= squared)
+    model.setObjective(squared, "minimize")
+    model.optimize()
+    status = model.getStatus()
+    found = model.getNSols() > 0
+    point = np.array([model.getVal(variable) for variable in variables]) if found else None
+    code = {"optimal": 0, "gaplimit": 0, "timelimit": 1, "infeasible": 2}.get(status, 4)  # gaplimit: optimal to the gap
+    return {"status": code, "x": point, "fun": model.getObjVal() if found else None,
+            "mip_dual_bound": model.getDualbound(), "mip_gap": model.getGap() if found else None,
+            "message": status}
 
 
 def _network_rows(program: _Program, network: ReluNetwork, x: np.ndarray,
@@ -165,6 +214,9 @@ def minimum_perturbation(network: ReluNetwork, x0: np.ndarray, target: int, norm
                          margin: float = 1e-4, model=None) -> ExactMinimum:
     """The exact minimum-``norm`` perturbation of ``x0`` (float (n,), in [0, 1]) toward ``target``.
 
+    ``norm`` is "l1" or "linf" (a MILP, by HiGHS) or "l2" (a mixed-integer quadratic program,
+    by SCIP; its ``gap`` is relative on the squared distance).
+
     Parameters
     ----------
     radius : an upper bound on the minimum (e.g. the distance an attack found); the search
@@ -177,7 +229,7 @@ def minimum_perturbation(network: ReluNetwork, x0: np.ndarray, target: int, norm
         model's own float32 logits, otherwise on the float64 network.
     """
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS} (the minimum L2 needs a quadratic objective), got {norm!r}")
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     if tighten not in ("box", "ball", "lp"):
         raise ValueError(f"tighten must be 'box', 'ball' or 'lp', got {tighten!r}")
     x0 = np.asarray(x0, dtype=np.float64).ravel()
@@ -194,35 +246,45 @@ def minimum_perturbation(network: ReluNetwork, x0: np.ndarray, target: int, norm
         radius = float(radius) * (1 + 1e-6) + 1e-6  # the attack's own point must stay feasible
     ball = None if tighten == "box" else radius
     lower, upper = ball_bounds(x0, norm, ball)
-    bounds = layer_bounds(network, lower, upper, x0=x0, l1_radius=ball if norm == "l1" else None)
+    bounds = layer_bounds(network, lower, upper, x0=x0, l1_radius=ball if norm == "l1" else None,
+                          l2_radius=ball if norm == "l2" else None)
     if tighten == "lp":
+        if norm == "l2":
+            raise ValueError("LP tightening needs a polyhedral ball (l1 or linf); use tighten='ball' for l2")
         bounds = lp_tightened(network, x0, norm, radius, bounds)
 
     program = _Program()
     x = program.variables(*ball_bounds(x0, norm, radius))
-    t = _norm_rows(program, x, x0, norm, radius)
+    t = _norm_rows(program, x, x0, norm, radius) if norm != "l2" else None
     last = _network_rows(program, network, x, bounds)[-1] if network.hidden else x
     w, b = network.layers[-1]
     others = [j for j in range(network.classes) if j != target]
     program.rows_of([(w[target] - w[others], last)], margin - (b[target] - b[others]), np.inf)  # Z_t - Z_j >= margin
-    objective = np.zeros(len(program.lower))
-    objective[t] = 1.0
-    solved = program.solve(objective, time_limit=time_limit)
+    if norm == "l2":
+        solved = _solve_squared_distance(program, x, x0, radius, time_limit)
+    else:
+        objective = np.zeros(len(program.lower))
+        objective[t] = 1.0
+        result = program.solve(objective, time_limit=time_limit)
+        solved = {"status": result.status, "x": result.x, "message": result.message,
+                  "mip_dual_bound": getattr(result, "mip_dual_bound", None), "mip_gap": getattr(result, "mip_gap", None)}
     seconds = time.perf_counter() - started
 
-    found = solved.x is not None
-    point = np.clip(solved.x[x], 0.0, 1.0) if found else None
-    status = {0: "optimal", 2: "infeasible"}.get(solved.status, "time limit" if found or solved.status == 1 else
-                                                   f"failed: {solved.message}")
+    found = solved["x"] is not None
+    point = np.clip(solved["x"][x], 0.0, 1.0) if found else None
+    status = {0: "optimal", 2: "infeasible"}.get(solved["status"], "time limit" if found or solved["status"] == 1 else
+                                                   f"failed: {solved['message']}")
     if found:
         delta = point - x0
-        distance = float(np.abs(delta).sum() if norm == "l1" else np.abs(delta).max())
+        distance = float({"l1": np.abs(delta).sum(), "linf": np.abs(delta).max(), "l2": np.sqrt((delta ** 2).sum())}[norm])
         logits = network.torch_logits(model, point)[0] if model is not None else network.logits(point)
         verified = bool(logits.argmax() == target)
     else:
         distance, verified = float("nan"), False
-    bound = getattr(solved, "mip_dual_bound", None)
+    bound = solved["mip_dual_bound"]
+    if bound is not None and np.isfinite(bound) and norm == "l2":
+        bound = np.sqrt(max(bound, 0.0))  # SCIP bounds the squared distance
     lower_bound = float(bound) if bound is not None and np.isfinite(bound) else (distance if status == "optimal" else 0.0)
-    gap = float(getattr(solved, "mip_gap", 0.0) or 0.0) if found else float("nan")
+    gap = float(solved["mip_gap"] or 0.0) if found else float("nan")
     return ExactMinimum(norm=norm, target=target, status=status, distance=distance, lower_bound=lower_bound, gap=gap,
                         x=point, verified=verified, seconds=seconds, unstable_relus=unstable(bounds), radius=radius)
