@@ -110,3 +110,23 @@ def test_ead_table_2_the_papers_l1_and_l2_lie_inside_our_intervals(case):
     if case != "best":  # and the L-infinity the chapter reports below the paper's
         cases = _cases("ead-table-2")
         assert all(cases[attack][case]["Linf"] < paper.loc[attack, (case, "Linf")] for attack in cases)
+
+
+def test_exact_minimum_no_attack_beats_a_verified_optimum_in_any_norm():
+    """The exact-minimum chapter's floor, on the stored standard result: every optimum is verified on the
+    network, and no attack's example (whatever norm it minimises) is closer than the optimum in any norm solved."""
+    data = _stored("exact-minimum").data
+    assert len(data["targets"]) >= 100 and set(data["exact"]) == {"l1", "l2", "linf"}
+    names = {"l1": "L1", "l2": "L2", "linf": "Linf"}
+    optima = 0
+    for norm, solved in data["exact"].items():
+        for row, exact in enumerate(solved):
+            assert exact["status"] in ("optimal", "time limit", "infeasible"), (norm, row, exact)
+            if exact["status"] != "optimal":
+                continue
+            optima += 1
+            assert exact["verified"], (norm, row)
+            for attack, part in data["attacks"].items():
+                if part["rows"]["success"][row]:
+                    assert part["rows"][names[norm]][row] >= exact["distance"] * (1 - 1e-3) - 1e-5, (attack, norm, row)
+    assert optima >= 0.9 * sum(len(solved) for solved in data["exact"].values())
