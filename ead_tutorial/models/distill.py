@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> None:
               "teacher_test_accuracy": accuracy(teacher, x_test, y_test),
               "test_accuracy": accuracy(student, x_test, y_test), "sha256": digest, "command": command,
               "package_version": __version__, "torch_version": torch.__version__, "hardware": describe_hardware(),
-              "wall_time_s_this_run": round(wall, 1), "history": histories}
+              "wall_time_s_this_run": round(wall, 1),
+              "wall_time_s_all_epochs": round(sum(epoch.get("seconds", 0.0) for history in histories.values()
+                                                  for epoch in history), 1),
+              "history": histories}
     out.with_suffix(".json").write_text(json.dumps(record, indent=2))
     print(f"student test accuracy {record['test_accuracy']:.4f} (teacher {record['teacher_test_accuracy']:.4f}); "
           f"wrote {out} (sha256 {digest}) and {out.with_suffix('.json')}")

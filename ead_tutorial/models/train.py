@@ -56,6 +56,9 @@ def train_classifier(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      device: str | torch.device | None = None, progress: bool = True) -> list[dict]:
     """Train ``model`` in place on ``(x, y)`` and return the per-epoch history.
 
+    Each epoch's entry gives its loss, training accuracy, seconds and hardware, so that a
+    run resumed on another machine keeps the record of every part.
+
     Parameters
     ----------
     model : maps B x ... inputs in [0, 1] to B x K logits
@@ -88,6 +91,7 @@ def train_classifier(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     bar = tqdm(range(start, config.epochs), desc="training", unit="epoch", disable=not progress,
                initial=start, total=config.epochs)
     for epoch in bar:
+        epoch_started = time.perf_counter()
         model.train()
         torch.manual_seed(config.seed + epoch)  # dropout masks
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(config.seed + epoch))
@@ -103,7 +107,8 @@ def train_classifier(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
             total_loss += loss.item() * len(batch)
             hard = labels if labels.dim() == 1 else labels.argmax(1)
             correct += (logits.argmax(1) == hard).sum().item()
-        history.append({"epoch": epoch + 1, "loss": total_loss / len(x), "train_accuracy": correct / len(x)})
+        history.append({"epoch": epoch + 1, "loss": total_loss / len(x), "train_accuracy": correct / len(x),
+                        "seconds": round(time.perf_counter() - epoch_started, 1), "hardware": describe_hardware()})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", acc=f"{history[-1]['train_accuracy']:.4f}")
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
