@@ -420,6 +420,16 @@ def ead_table_1_config(profile: str) -> dict[str, Any]:
             "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile)}
 
 
+def table_1_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
+    """Table 2's EAD (EN rule) is Table 1's cell at beta = 1e-3; the beta sweep's EN cells are its other EAD cells."""
+    reuse = {f"EAD (EN rule) / beta={beta:g}": Reuse("ead-beta-sweep", (f"en/{beta:g}",), TABLE_2_SETTINGS,
+                                                     sections=(("cases", "cells"), ("rows", "rows")))
+             for beta in config["betas"] if beta > 0}
+    reuse["EAD (EN rule) / beta=0.001"] = Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
+                                                requires=(("beta", 1e-3),))
+    return reuse
+
+
 @experiment("ead-table-1", ead_table_1_config)
 def ead_table_1(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """EAD's Table 1 on MNIST: COV (Adam under the change of variables) against EAD, over beta, every case.
@@ -447,13 +457,7 @@ def ead_table_1(config: dict[str, Any], run: Run) -> dict[str, Any]:
         return timed_summary(lambda: attack(float(beta)), by, config["seed"])
 
     keys = [f"{method} / beta={beta:g}" for beta in config["betas"] for method in config["methods"]]
-    # Table 2's EAD (EN rule) is this table's cell at beta = 1e-3; the beta sweep's EN cells are its other EAD cells.
-    reuse = {f"EAD (EN rule) / beta={beta:g}": Reuse("ead-beta-sweep", (f"en/{beta:g}",), TABLE_2_SETTINGS,
-                                                     sections=(("cases", "cells"), ("rows", "rows")))
-             for beta in config["betas"] if beta > 0}
-    reuse["EAD (EN rule) / beta=0.001"] = Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
-                                                requires=(("beta", 1e-3),))
-    return {"cells": run_parts(run, config, keys, part, "Table 1 cells", reuse=reuse),
+    return {"cells": run_parts(run, config, keys, part, "Table 1 cells", reuse=table_1_reuse(config)),
             "ranked_by": {method: by for method, (_, by) in methods.items()}}
 
 
@@ -511,6 +515,12 @@ def ead_table_8_config(profile: str) -> dict[str, Any]:
             "cw_linf": pick(quick=FAST_LINF, standard={}, paper={}, profile=profile)}
 
 
+def table_8_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
+    """Table 2's three attacks are three of Table 8's, on the same rows."""
+    return {name: Reuse("ead-table-2", ("attacks", name), TABLE_2_SETTINGS + ("beta", "cw_box"))
+            for name in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
+
+
 @experiment("ead-table-8", ead_table_8_config)
 def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """EAD's Table 8 on MNIST, extended: FGM, I-FGM, C&W L2, EAD (both rules), C&W L0 and L-infinity."""
@@ -519,10 +529,8 @@ def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     model = pretrained(config["model"])
     images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
     attacks = every_attack(model, images, targets, config, true_labels=true_labels)
-    reuse = {name: Reuse("ead-table-2", ("attacks", name), TABLE_2_SETTINGS + ("beta", "cw_box"))
-             for name in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
     summaries = run_parts(run, config, list(attacks), lambda name: timed_summary(*attacks[name], config["seed"]),
-                          "Table 8 attacks", reuse=reuse)
+                          "Table 8 attacks", reuse=table_8_reuse(config))
     return {"attacks": summaries, "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
 
 
@@ -534,6 +542,21 @@ def ead_table_11_config(profile: str) -> dict[str, Any]:
     return {"networks": networks, "seed": 0, "beta": 1e-3, "kappa": 0.0,
             "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
             "cw_box": cw_box(profile)}
+
+
+def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
+    """The undefended network's rows are Table 2's, attacked with the same settings."""
+    if "undefended" not in config["networks"]:
+        return {}
+    shared = tuple(setting for setting in TABLE_2_SETTINGS if setting != "model") + ("beta", "cw_box")
+    return {f"undefended / {attack}": Reuse("ead-table-2", ("attacks", attack), shared,
+                                            requires=(("model", config["networks"]["undefended"]),))
+            for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
+
+
+# Which parts each experiment takes from another one's stored result: experiment -> config -> part key -> Reuse.
+REUSES: dict[str, Callable[[dict[str, Any]], dict[str, Reuse]]] = {
+    "ead-table-1": table_1_reuse, "ead-table-8": table_8_reuse, "ead-table-11": table_11_reuse}
 
 
 @experiment("ead-table-11", ead_table_11_config)
@@ -556,7 +579,7 @@ def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
         return timed_summary(attack_run, by, config["seed"])
 
     keys = [f"{network} / {attack}" for network in networks for attack in attacks]
-    parts = run_parts(run, config, keys, part, "Table 11 attacks")
+    parts = run_parts(run, config, keys, part, "Table 11 attacks", reuse=table_11_reuse(config))
     return {"results": {network: {attack: parts[f"{network} / {attack}"] for attack in attacks}
                         for network in networks}}
 

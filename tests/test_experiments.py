@@ -305,3 +305,16 @@ def test_a_killed_training_run_resumes_and_reloads_a_trained_network(tmp_path):
         assert trained_at and all(path.stat().st_mtime_ns == stamp for path, stamp in trained_at.items())
     finally:
         shutil.rmtree(run.work_dir(work), ignore_errors=True)
+
+
+@pytest.mark.parametrize("profile", ["standard", "paper"])
+@pytest.mark.parametrize("name", sorted(experiments.REUSES))
+def test_every_declared_reuse_agrees_with_its_source_at_the_larger_profiles(name, profile):
+    """A change to one experiment's budget that its reuser does not share would silently stop the reuse: catch it."""
+    config = EXPERIMENTS[name].config(profile)
+    reuses = experiments.REUSES[name](config)
+    assert reuses, f"{name} declares no reuse at the {profile} profile"
+    for key, reuse in reuses.items():
+        source = EXPERIMENTS[reuse.experiment].config(profile)
+        assert reuse._agrees(source, config), (name, key, reuse.experiment,
+                                               {s: (source.get(s), config.get(s)) for s in reuse.settings})
