@@ -118,3 +118,20 @@ def l1_saved(en_part: dict[str, Any], l1_part: dict[str, Any], *, seed: int = 0,
         low, high = np.nanpercentile(saving(draws), [tail, 100.0 - tail])
         table[case] = {"saved": float(saving(np.arange(n_images))), "low": float(low), "high": float(high)}
     return pd.DataFrame(table).T
+
+
+def as_paper_table(parts: dict[tuple, dict[str, Any]], names: tuple[str, str], section: str = "cases",
+                   metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf")) -> pd.DataFrame:
+    """Stored parts as a table shaped like the paper's (:mod:`ead_tutorial.paper_tables`).
+
+    ``parts`` maps (attack, setting) -> stored part, e.g. ("EAD (EN rule)", 100.0) -> the part of
+    Table 11 at T = 100; ``section`` names the part's entry that holds its cases ("cases", or
+    "transfer" for Table 13). Returns rows (attack, setting) named ``names``, columns (case,
+    metric), unrounded, for :mod:`ead_tutorial.claims` to read.
+    """
+    rows = {label: {(case, metric): part[section][case][metric] for case in CASES for metric in metrics}
+            for label, part in parts.items()}
+    frame = pd.DataFrame(rows).T
+    frame.index = pd.MultiIndex.from_tuples(list(rows), names=list(names))
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame

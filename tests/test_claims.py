@@ -1,5 +1,6 @@
 """The claims of the EAD paper about its Table 8, as checks: they hold on the paper's numbers and catch a table that breaks them."""
 
+import pandas as pd
 import pytest
 
 from ead_tutorial import claims, paper_tables
@@ -38,3 +39,48 @@ def test_bad_input_is_named():
         claims.table_8(table.drop(index="I-FGM-Linf"), "average")
     with pytest.raises(ValueError, match="case"):
         claims.table_8(table, "median")
+
+
+def test_the_defence_claims_hold_on_the_papers_own_tables():
+    for checks in (claims.table_11(paper_tables.table_11_mnist()), claims.table_13(paper_tables.table_13_mnist()),
+                   claims.table_14(paper_tables.table_14_mnist(), accuracy={"None": 0.993, "EAD + C&W": 0.991})):
+        assert checks.all(), checks[~checks]
+
+
+def test_distillation_stopping_an_attack_fails_the_table_11_claim():
+    table = paper_tables.table_11_mnist()
+    table.loc[("C&W (L2)", 50), ("average", "ASR")] = 90.0
+    checks = claims.table_11(table)
+    assert not checks.iloc[0] and checks.iloc[1:].all()
+    assert claims.table_11(table, min_asr=90.0).all()  # the margin is the caller's, and named in the claim
+    assert "90%" in claims.table_11(table, min_asr=90.0).index[0]
+
+
+def test_a_transfer_rate_that_dips_before_its_peak_fails_unless_within_the_slack():
+    rates = pd.Series([1.0, 10.0, 8.0, 50.0, 40.0], index=[0, 10, 20, 30, 40])
+    assert not claims.rises_to_a_peak(rates) and claims.rises_to_a_peak(rates, slack=2.0)
+    assert not claims.rises_to_a_peak(pd.Series([5.0, 4.0, 3.0], index=[0, 10, 20]))  # the peak at kappa = 0
+    table = paper_tables.table_13_mnist()
+    table.loc[("C&W (L2)", 60), ("average", "ASR")] = 99.0  # C&W now beats EAD's best
+    checks = claims.table_13(table)
+    assert not checks["EAD's best transfer rate is at least C&W's, with either rule"]
+
+
+def test_joint_training_that_adds_nothing_fails_the_table_14_claim():
+    table = paper_tables.table_14_mnist()
+    table.loc[("C&W (L2)", "EAD + C&W"), ("average", "L2")] = 2.0  # below C&W training alone
+    checks = claims.table_14(table, accuracy={"None": 0.99, "C&W (L2)": 0.97})
+    assert set(checks.index[~checks]) == {
+        "joint training raises C&W's and EAD (EN)'s L1 and L2, and EAD (L1)'s L2, above either method alone",
+        "every network keeps at least 99% test accuracy"}
+
+
+def test_stored_parts_become_a_table_the_claims_read():
+    from ead_tutorial import report
+
+    paper = paper_tables.table_11_mnist()
+    parts = {label: {"cases": {case: paper.loc[label, case].to_dict() for case in ("best", "average", "worst")}}
+             for label in paper.index}
+    table = report.as_paper_table(parts, ("attack", "T"))
+    pd.testing.assert_frame_equal(table, paper, check_dtype=False, check_names=False)
+    assert claims.table_11(table).all()
