@@ -71,3 +71,23 @@ def test_ci_runs_the_readme_test_command():
     command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert command.endswith("&& pytest")
     assert f"```bash\n{command}\n```" in readme
+
+
+def test_the_instructors_page_says_truly_which_results_are_stored():
+    """Its table of stored results says "yes" exactly where every result a row names is stored at the standard
+    profile, and a "checkpoint" exactly where an unfinished run's checkpoint is stored."""
+    import re
+
+    from ead_tutorial.store import PACKAGE_RESULTS
+
+    text = (sync_book.BOOK / "instructors.md").read_text()
+    table = text[text.index("| chapter | stored result it shows |"):].split("\n\n")[0]
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| {doc}")]
+    assert len(rows) >= 10
+    for chapter, shows, stored in rows:
+        names = re.findall(r"`([a-z0-9-]+)`", shows)
+        assert names, chapter
+        complete = all((PACKAGE_RESULTS / name / "standard.json").exists() for name in names)
+        partial = any((PACKAGE_RESULTS / name / "standard.partial.json").exists() for name in names)
+        assert stored.strip().startswith("yes") == complete, (chapter, stored)
+        assert ("checkpoint" in stored) == (partial and not complete), (chapter, stored)
