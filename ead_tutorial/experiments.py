@@ -554,11 +554,6 @@ def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
             for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
 
 
-# Which parts each experiment takes from another one's stored result: experiment -> config -> part key -> Reuse.
-REUSES: dict[str, Callable[[dict[str, Any]], dict[str, Reuse]]] = {
-    "ead-table-1": table_1_reuse, "ead-table-8": table_8_reuse, "ead-table-11": table_11_reuse}
-
-
 @experiment("ead-table-11", ead_table_11_config)
 def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """EAD's Table 11 on MNIST: C&W and EAD against the undefended network and every shipped distilled student.
@@ -656,8 +651,27 @@ def ead_table_14_config(profile: str) -> dict[str, Any]:
             "train_subset": pick(quick=5000, standard=60000, paper=60000, profile=profile),
             "epochs": pick(quick=1, standard=50, paper=50, profile=profile),
             "start": pick(quick="the undefended network", standard="afresh", paper="afresh", profile=profile),
-            "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
+            # The paper's null model is its undefended network (its Table 14 rows for it are Table 2's).
+            "null_model": pick(quick="trained like the others", standard="the shipped network",
+                               paper="the shipped network", profile=profile),
+            "kappa": 0.0, "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
             "cw_box": cw_box(profile), "trainings": ADVERSARIAL_TRAININGS}
+
+
+def table_14_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
+    """The shipped null model's rows are Table 2's, attacked with the same settings."""
+    if config["null_model"] != "the shipped network":
+        return {}
+    shared = tuple(setting for setting in TABLE_2_SETTINGS if setting != "model") + ("beta", "cw_box")
+    return {f"None / {attack}": Reuse("ead-table-2", ("attacks", attack), shared,
+                                      requires=(("model", config["attacker"]),))
+            for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
+
+
+# Which parts each experiment takes from another one's stored result: experiment -> config -> part key -> Reuse.
+REUSES: dict[str, Callable[[dict[str, Any]], dict[str, Reuse]]] = {
+    "ead-table-1": table_1_reuse, "ead-table-8": table_8_reuse, "ead-table-11": table_11_reuse,
+    "ead-table-14": table_14_reuse}
 
 
 @experiment("ead-table-14", ead_table_14_config)
@@ -670,8 +684,10 @@ def ead_table_14(config: dict[str, Any], run: Run) -> dict[str, Any]:
     the larger profiles every network is trained afresh on the full set for C&W's 50
     epochs. At the quick profile, so that the whole experiment runs in minutes on a CPU,
     each network instead continues from the shipped undefended one for one epoch on a
-    subset of the training set. Crafted chunks and training checkpoints are kept (except
-    at quick), so an interrupted run resumes.
+    subset of the training set. At the larger profiles the null model is the shipped
+    undefended network itself, as in the paper (whose null rows are its Table 2), and its
+    rows are taken from the stored ``ead-table-2`` when the settings agree. Crafted chunks
+    and training checkpoints are kept (except at quick), so an interrupted run resumes.
     """
     from ead_tutorial.data import load_mnist
     from ead_tutorial.devices import device
@@ -702,26 +718,46 @@ def ead_table_14(config: dict[str, Any], run: Run) -> dict[str, Any]:
     # 2. One network per training set, trained afresh; 3. every attack on every network.
     recipe = TrainConfig(epochs=config["epochs"], seed=config["seed"])
     make_model = CWMnistNet if config["start"] == "afresh" else (lambda: pretrained(config["attacker"], device="cpu"))
+    reuse = table_14_reuse(config) if keep else {}
+
+    def network(training: str, sources: list[str]) -> torch.nn.Module:
+        """The network of one training: the shipped one for a shipped null model, else trained (or resumed)."""
+        if not sources and config["null_model"] == "the shipped network":
+            return pretrained(config["attacker"])
+        model, _ = train_adversarial(make_model, x_train, y_train, [crafted[source] for source in sources], recipe,
+                                     checkpoint_dir=work / "networks" / training if keep else None, progress=keep)
+        return model
+
+    def how(started: float) -> dict[str, Any]:
+        return {"seconds": round(time.perf_counter() - started, 1), "hardware": describe_hardware(),
+                "code": code_digest(), "run": run.started}
+
     for training, sources in tqdm(config["trainings"].items(), desc="Table 14 networks", disable=not keep):
+        model = None
         if f"{training} / accuracy" not in finished:
-            model, _ = train_adversarial(make_model, x_train, y_train, [crafted[source] for source in sources], recipe,
-                                         checkpoint_dir=work / "networks" / training if keep else None,
-                                         progress=keep)
-            finished[f"{training} / accuracy"] = {"test accuracy": accuracy(model, x_test, y_test),
-                                                  "added examples": sum(len(crafted[s][1]) for s in sources)}
-        else:
-            model = None
+            started = time.perf_counter()
+            model = network(training, sources)
+            finished.record(f"{training} / accuracy", {"test accuracy": accuracy(model, x_test, y_test),
+                                                       "added examples": sum(len(crafted[s][1]) for s in sources)},
+                            how(started))
         for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)"):
             key = f"{training} / {attack}"
             if key in finished:
                 continue
-            if model is None:  # resumed after training finished: reload the trained network from its checkpoint
-                model, _ = train_adversarial(make_model, x_train, y_train, [crafted[s] for s in sources], recipe,
-                                             checkpoint_dir=work / "networks" / training, progress=False)
+            found = reuse[key].find(run.profile, config) if key in reuse else None
+            if found is not None:
+                tqdm.write(f"{run.name}: {key!r} reused from the stored {reuse[key].experiment}", file=sys.stderr)
+                finished.record(key, *found)
+                continue
+            if model is None:  # resumed after training finished: the trained network reloads from its checkpoint
+                model = network(training, sources)
             model = model.to(device()).eval()
+            started = time.perf_counter()
             images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
-            attack_run, by = cw_and_ead(model, images, targets, config, kappa=0.0, true_labels=true_labels)[attack]
-            finished[key] = timed_summary(attack_run, by, config["seed"])
+            attack_run, by = cw_and_ead(model, images, targets, config, kappa=config["kappa"],
+                                        true_labels=true_labels)[attack]
+            finished.record(key, timed_summary(attack_run, by, config["seed"]), how(started))
+    run.ledger.update(finished.ledger)
     data = {"networks": {training: finished[f"{training} / accuracy"] for training in config["trainings"]},
             "results": {training: {attack: finished[f"{training} / {attack}"]
                                    for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}

@@ -318,3 +318,27 @@ def test_every_declared_reuse_agrees_with_its_source_at_the_larger_profiles(name
         source = EXPERIMENTS[reuse.experiment].config(profile)
         assert reuse._agrees(source, config), (name, key, reuse.experiment,
                                                {s: (source.get(s), config.get(s)) for s in reuse.settings})
+
+
+def test_table_14s_null_model_at_the_larger_profiles_is_the_shipped_network_with_table_2s_rows(tmp_path, monkeypatch):
+    """As in the paper, whose null rows in Table 14 are its Table 2: nothing is trained or attacked for it."""
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    overrides = TINY["ead-table-14"] | {"epochs": 1}
+    table_2 = experiments.run_experiment("ead-table-2", "standard", **TINY_EAD)
+    config = EXPERIMENTS["ead-table-14"].config("standard", **overrides)
+    assert config["null_model"] == "the shipped network"
+    work = experiments.Run("ead-table-14", "standard", keep=True).work_dir(config)
+    try:
+        table_14 = experiments.run_experiment("ead-table-14", "standard", **overrides)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    same = json.dumps(table_14.data["results"]["None"], sort_keys=True) == json.dumps(table_2.data["attacks"], sort_keys=True)
+    assert same  # (compared as JSON, in which NaN equals NaN)
+    assert all(table_14.parts[f"None / {attack}"]["reused from"].startswith("ead-table-2")
+               for attack in table_2.data["attacks"])
+    assert "reused from ead-table-2" in table_14.provenance()
+    assert not (work / "networks" / "None").exists()
+    shipped = EXPERIMENTS["mnist-accuracy"].config("standard")
+    assert table_14.data["networks"]["None"]["added examples"] == 0
+    assert table_14.data["networks"]["None"]["test accuracy"] > 0.99  # the shipped network's (99.39%)
+    assert shipped["model"] == config["attacker"]
