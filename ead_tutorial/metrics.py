@@ -116,6 +116,24 @@ def case_table(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+def bootstrap_draws(n_images: int, resamples: int = 2000, seed: int = 0):
+    """``resamples`` draws of ``n_images`` image indices with replacement: int array resamples x n_images."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(n_images, size=(resamples, n_images))
+
+
+def percentile_interval(statistic, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` of a statistic's bootstrap values (NaN draws ignored; NaN, NaN if all are NaN)."""
+    import numpy as np
+
+    tail = 50.0 * (1.0 - level)
+    if np.isnan(statistic).all():
+        return float("nan"), float("nan")
+    low, high = np.nanpercentile(statistic, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
                    by: str = "L2", seed: int = 0, level: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
     """Percentile bootstrap intervals over images for every number of :func:`case_table`.
@@ -129,9 +147,7 @@ def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, tar
     import numpy as np
 
     cases = case_rows(success, norms, targets_per_image=targets_per_image, by=by, seed=seed)
-    n_images = len(next(iter(cases.values()))[0])
-    draws = np.random.default_rng(seed).integers(n_images, size=(resamples, n_images))
-    tail = 50.0 * (1.0 - level)
+    draws = bootstrap_draws(len(next(iter(cases.values()))[0]), resamples, seed)
     table = {}
     for case, (ok, values) in cases.items():
         ok = ok.numpy()[draws]
@@ -139,9 +155,7 @@ def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, tar
             name: np.where(ok, value.double().numpy()[draws], 0.0).sum(1) / np.where(ok.any(1), ok.sum(1), np.nan)
             for name, value in values.items()}
         for name, statistic in columns.items():
-            low, high = (np.nanpercentile(statistic, [tail, 100.0 - tail]) if not np.isnan(statistic).all()
-                         else (np.nan, np.nan))
-            table[case, name, "low"], table[case, name, "high"] = float(low), float(high)
+            table[case, name, "low"], table[case, name, "high"] = percentile_interval(statistic, level)
     frame = pd.Series(table).unstack([1, 2])
     return frame.reindex(index=list(CASES), columns=pd.MultiIndex.from_product([["ASR", *norms], ["low", "high"]]))
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from ead_tutorial.metrics import CASES, case_intervals, case_rows, rows_from_record
+from ead_tutorial.metrics import CASES, bootstrap_draws, case_intervals, case_rows, percentile_interval, rows_from_record
 
 # Decimals that mean something for each metric (success rate in percent, distortions).
 DECIMALS = {"ASR": 1, "L0": 1, "L1": 2, "L2": 3, "Linf": 3}
@@ -103,8 +103,7 @@ def l1_saved(en_part: dict[str, Any], l1_part: dict[str, Any], *, seed: int = 0,
     chosen = [case_rows(*rows_from_record(part["rows"]), by="L1", seed=seed, targets_per_image=targets_per_image)
               for part in (en_part, l1_part)]
     n_images = len(chosen[0]["best"][0])
-    draws = np.random.default_rng(seed).integers(n_images, size=(resamples, n_images))
-    tail = 50.0 * (1.0 - level)
+    draws = bootstrap_draws(n_images, resamples, seed)
     table = {}
     for case in CASES:
         (en_ok, en), (l1_ok, l1) = chosen[0][case], chosen[1][case]
@@ -115,8 +114,8 @@ def l1_saved(en_part: dict[str, Any], l1_part: dict[str, Any], *, seed: int = 0,
             with np.errstate(invalid="ignore", divide="ignore"):  # a draw with no image both rules solved
                 return 1.0 - l1_l1[images].sum(-1) / en_l1[images].sum(-1)
 
-        low, high = np.nanpercentile(saving(draws), [tail, 100.0 - tail])
-        table[case] = {"saved": float(saving(np.arange(n_images))), "low": float(low), "high": float(high)}
+        low, high = percentile_interval(saving(draws), level)
+        table[case] = {"saved": float(saving(np.arange(n_images))), "low": low, "high": high}
     return pd.DataFrame(table).T
 
 
