@@ -296,9 +296,18 @@ def case_summary(result, by: str, seed: int = 0) -> dict[str, dict[str, float]]:
 
     Returns case -> {ASR, L0, L1, L2, Linf}, with cases "best", "average", "worst" and "all rows".
     """
-    table = result.case_table(by=by, seed=seed)
+    return rows_summary(result.success, result.norms, by, seed)
+
+
+def rows_summary(success: torch.Tensor, norms: dict[str, torch.Tensor], by: str, seed: int = 0
+                 ) -> dict[str, dict[str, float]]:
+    """:func:`case_summary` from each row's success (bool B) and norms (name -> float B)."""
+    from ead_tutorial.metrics import case_table, success_rate
+
+    table = case_table(success, norms, by=by, seed=seed)
     cases = {case: {column: float(table.loc[case, column]) for column in table.columns} for case in table.index}
-    cases["all rows"] = {"ASR": result.success_rate, **result.mean_norms()}
+    cases["all rows"] = {"ASR": success_rate(success)} | {
+        name: (value[success].double().mean().item() if success.any() else float("nan")) for name, value in norms.items()}
     return cases
 
 
@@ -313,6 +322,42 @@ def timed_summary(run: Callable, by: str, seed: int = 0) -> dict[str, Any]:
     result = run()
     return {"cases": case_summary(result, by, seed), "gradients per row": result.gradient_evaluations.double().mean().item(),
             "seconds": time.perf_counter() - started, "rows": row_record(result.success, result.norms)}
+
+
+# Rows per piece of an attack that is checkpointed piece by piece: five images of nine targets.
+PIECE_ROWS = 45
+
+
+def summary_in_pieces(finished: Checkpoint, key: str, attack: Callable[[slice], Any], n_rows: int, by: str,
+                      seed: int = 0, rows_per_piece: int = PIECE_ROWS) -> dict[str, Any]:
+    """:func:`timed_summary` of an attack on ``n_rows`` rows, run and checkpointed piece by piece.
+
+    For the attacks whose one part takes hours (C&W L0 and L-infinity at C&W's own budget):
+    ``attack(rows)`` runs on the rows of a slice, and each finished piece goes into
+    ``finished`` as the part ``"<key> [rows a:b]"``, so an interrupted run loses at most one
+    piece. Every attack of the package treats its rows independently, so the pieces
+    together are the attack on all rows (up to the rounding of batched arithmetic). The
+    summary is made from the pieces' stored rows; its seconds are the pieces' sum.
+    """
+    from ead_tutorial.metrics import rows_from_record
+
+    pieces = []
+    for start in range(0, n_rows, rows_per_piece):
+        rows = slice(start, min(start + rows_per_piece, n_rows))
+        name = f"{key} [rows {rows.start}:{rows.stop}]"
+        if name not in finished:
+            started = time.perf_counter()
+            result = attack(rows)
+            seconds = time.perf_counter() - started
+            finished.record(name, {"rows": row_record(result.success, result.norms),
+                                   "gradients": result.gradient_evaluations.tolist(), "seconds": seconds},
+                            {"seconds": round(seconds, 1), "hardware": describe_hardware(), "code": code_digest()})
+        pieces.append(finished[name])
+    record = {column: [value for piece in pieces for value in piece["rows"][column]] for column in pieces[0]["rows"]}
+    success, norms = rows_from_record(record)
+    gradients = torch.tensor([value for piece in pieces for value in piece["gradients"]], dtype=torch.float64)
+    return {"cases": rows_summary(success, norms, by, seed), "gradients per row": gradients.mean().item(),
+            "seconds": sum(piece["seconds"] for piece in pieces), "rows": record}
 
 
 def ead_budget(profile: str) -> dict[str, Any]:
@@ -485,7 +530,8 @@ def every_attack(model, images: torch.Tensor, targets: torch.Tensor, config: dic
                  true_labels: torch.Tensor | None = None) -> dict[str, tuple[Callable, str]]:
     """Every attack of the book on the same rows: name -> (run, norm that ranks targets).
 
-    ``run()`` returns the attack's :class:`~ead_tutorial.attacks.AttackResult`. The
+    ``run()`` returns the attack's :class:`~ead_tutorial.attacks.AttackResult`; C&W L0's and
+    L-infinity's ``run(rows)`` also runs on a slice of the rows (:func:`summary_in_pieces`). The
     optimisation attacks get ``config``'s budget (:func:`cw_and_ead`); the fast gradient
     ones the eps grids of ``config["eps_resolution"]`` (:func:`fast_gradient_grid`); C&W L0
     and L-infinity the budgets ``config["cw_l0"]`` and ``config["cw_linf"]`` (empty: C&W's own).
@@ -502,9 +548,16 @@ def every_attack(model, images: torch.Tensor, targets: torch.Tensor, config: dic
                     true_labels=true_labels),
                 NORM_NAMES[norm])
     attacks.update(cw_and_ead(model, images, targets, config, true_labels=true_labels))
-    attacks["C&W (L0)"] = (lambda: cw_l0(**rows, true_labels=true_labels, **config["cw_l0"]), "L0")
-    attacks["C&W (Linf)"] = (lambda: cw_linf(**rows, true_labels=true_labels, **config["cw_linf"]), "Linf")
+    for name, attack, norm, budget in (("C&W (L0)", cw_l0, "L0", "cw_l0"), ("C&W (Linf)", cw_linf, "Linf", "cw_linf")):
+        # These two take hours at C&W's budget, so they also run on a slice of rows (see summary_in_pieces).
+        attacks[name] = (lambda part=slice(None), attack=attack, budget=budget: attack(
+            model, images[part], targets[part], true_labels=None if true_labels is None else true_labels[part],
+            **config[budget]), norm)
     return attacks
+
+
+# The attacks of Table 8 that are checkpointed piece by piece (see summary_in_pieces).
+PIECEWISE = ("C&W (L0)", "C&W (Linf)")
 
 
 def ead_table_8_config(profile: str) -> dict[str, Any]:
@@ -529,8 +582,15 @@ def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     model = pretrained(config["model"])
     images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
     attacks = every_attack(model, images, targets, config, true_labels=true_labels)
-    summaries = run_parts(run, config, list(attacks), lambda name: timed_summary(*attacks[name], config["seed"]),
-                          "Table 8 attacks", reuse=table_8_reuse(config))
+
+    def part(name: str, finished: Checkpoint) -> dict[str, Any]:
+        attack, by = attacks[name]
+        if name in PIECEWISE:
+            return summary_in_pieces(finished, name, attack, len(images), by, config["seed"])
+        return timed_summary(attack, by, config["seed"])
+
+    summaries = run_parts(run, config, list(attacks), part, "Table 8 attacks", reuse=table_8_reuse(config),
+                          pass_finished=True)
     return {"attacks": summaries, "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
 
 

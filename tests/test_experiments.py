@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from ead_tutorial import experiments, store
 from ead_tutorial.experiments import EXPERIMENTS
@@ -343,3 +344,50 @@ def test_table_14s_null_model_at_the_larger_profiles_is_the_shipped_network_with
     assert table_14.data["networks"]["None"]["added examples"] == 0
     assert table_14.data["networks"]["None"]["test accuracy"] > 0.99  # the shipped network's (99.39%)
     assert shipped["model"] == config["attacker"]
+
+
+def _rows_attack(n_rows: int, calls: list, fail_at: int | None = None):
+    """A stand-in attack on ``n_rows`` rows: row i succeeds unless i % 4 == 3, with L1 = i + 1."""
+    from ead_tutorial.attacks import AttackResult
+
+    index = torch.arange(n_rows, dtype=torch.float32)
+    success = index.remainder(4) != 3
+    norms = {"L0": index % 7, "L1": index + 1, "L2": (index + 1).sqrt(), "Linf": 1 / (index + 1)}
+
+    def attack(rows=slice(None)):
+        calls.append((rows.start, rows.stop))
+        if fail_at is not None and rows.start == fail_at:
+            raise KeyboardInterrupt
+        return AttackResult(adversarial=torch.zeros(len(index[rows]), 1), success=success[rows],
+                            norms={name: value[rows] for name, value in norms.items()}, c=torch.ones(len(index[rows])),
+                            gradient_evaluations=(index[rows] * 10).long(), labels=torch.zeros(len(index[rows]), dtype=torch.long))
+    return attack
+
+
+def test_an_attack_run_in_pieces_summarises_as_one_run_on_every_row():
+    from ead_tutorial.store import Checkpoint
+
+    calls = []
+    attack = _rows_attack(27, calls)
+    whole = experiments.timed_summary(attack, "L1", seed=3)
+    finished = Checkpoint("demo", "quick", {}, enabled=False)
+    pieces = experiments.summary_in_pieces(finished, "C&W (Linf)", attack, 27, "L1", seed=3, rows_per_piece=9)
+    assert calls[1:] == [(0, 9), (9, 18), (18, 27)]
+    assert pieces["rows"] == whole["rows"] and pieces["gradients per row"] == whole["gradients per row"]
+    for case, values in whole["cases"].items():
+        assert pieces["cases"][case] == pytest.approx(values, rel=1e-6, nan_ok=True), case
+    assert "C&W (Linf) [rows 9:18]" in finished and finished.ledger["C&W (Linf) [rows 9:18]"]["hardware"]
+
+
+def test_an_attack_run_in_pieces_resumes_after_its_last_finished_piece(tmp_path):
+    from ead_tutorial.store import Checkpoint
+
+    calls = []
+    with pytest.raises(KeyboardInterrupt):  # killed in its third piece
+        experiments.summary_in_pieces(Checkpoint("demo", "standard", {"n": 1}, tmp_path), "attack",
+                                      _rows_attack(27, calls, fail_at=18), 27, "L1", rows_per_piece=9)
+    calls.clear()
+    again = experiments.summary_in_pieces(Checkpoint("demo", "standard", {"n": 1}, tmp_path), "attack",
+                                          _rows_attack(27, calls), 27, "L1", rows_per_piece=9)
+    assert calls == [(18, 27)], "finished pieces were recomputed"
+    assert again["rows"] == experiments.timed_summary(_rows_attack(27, []), "L1")["rows"]
