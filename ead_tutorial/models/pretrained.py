@@ -39,6 +39,10 @@ WEIGHTS: dict[str, Weights] = {
     "mnist-small-relu": Weights(architecture="mnist-small-relu", file="mnist-small-relu.pt",
                                 sha256="f687b5034c37c92cc5dd23e952102dac8866c69ae0bd1bc79f349e099f23a750",
                                 command="python -m ead_tutorial.models.train mnist-small-relu --epochs 20"),
+    # The published recipe (50 + 50 epochs); test accuracy 99.34%, its teacher's 99.25%.
+    "mnist-distilled-T20": Weights(architecture="mnist", file="mnist-distilled-T20.pt",
+                                   sha256="c675ce6aa9c260777c0fa288474552a4405fb76126d52e23168a713e8f7d86b2",
+                                   command="python -m ead_tutorial.models.distill --temperature 20"),
     "mnist-distilled-T1": Weights(architecture="mnist", file="mnist-distilled-T1.pt",
                                   sha256="ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583",
                                   command="python -m ead_tutorial.models.distill --temperature 1 --epochs 5"),
