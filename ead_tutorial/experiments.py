@@ -403,6 +403,8 @@ def ead_table_2_config(profile: str) -> dict[str, Any]:
 # The settings that decide Table 2's three attacks on their rows (the rest of a configuration
 # can differ): another experiment that agrees on them reuses the stored parts instead of recomputing.
 TABLE_2_SETTINGS = ("model", "seed", "kappa", "n_images", "search_steps", "steps", "initial_c")
+# Table 2's attack settings on another network: what a defence table shares with Table 2 besides the model.
+TABLE_2_ATTACK_SETTINGS = tuple(setting for setting in TABLE_2_SETTINGS if setting != "model") + ("beta", "cw_box")
 
 
 @experiment("ead-table-2", ead_table_2_config)
@@ -608,8 +610,7 @@ def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
     """The undefended network's rows are Table 2's, attacked with the same settings."""
     if "undefended" not in config["networks"]:
         return {}
-    shared = tuple(setting for setting in TABLE_2_SETTINGS if setting != "model") + ("beta", "cw_box")
-    return {f"undefended / {attack}": Reuse("ead-table-2", ("attacks", attack), shared,
+    return {f"undefended / {attack}": Reuse("ead-table-2", ("attacks", attack), TABLE_2_ATTACK_SETTINGS,
                                             requires=(("model", config["networks"]["undefended"]),))
             for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
 
@@ -722,8 +723,7 @@ def table_14_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
     """The shipped null model's rows are Table 2's, attacked with the same settings."""
     if config["null_model"] != "the shipped network":
         return {}
-    shared = tuple(setting for setting in TABLE_2_SETTINGS if setting != "model") + ("beta", "cw_box")
-    return {f"None / {attack}": Reuse("ead-table-2", ("attacks", attack), shared,
+    return {f"None / {attack}": Reuse("ead-table-2", ("attacks", attack), TABLE_2_ATTACK_SETTINGS,
                                       requires=(("model", config["attacker"]),))
             for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
 

@@ -17,7 +17,10 @@ def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95,
     """The bootstrap intervals (:func:`~ead_tutorial.metrics.case_intervals`) of one stored part.
 
     ``part`` is what an experiment stores for one attack: its "cases", and its "rows" where
-    it kept them (None is returned for results stored before they did).
+    it kept them (None is returned for results stored before they did). A percentile
+    interval need not contain the stored estimate: on a few images, with a skewed
+    distribution or failed rows, the estimate can lie at or beyond an end, so an error bar
+    drawn from it must be clipped at zero length.
     """
     if "rows" not in part:
         return None
