@@ -21,6 +21,7 @@ from ead_tutorial import __version__
 from ead_tutorial.devices import describe_hardware
 from ead_tutorial.metrics import row_record
 from ead_tutorial.profiles import check_profile, pick
+from ead_tutorial.report import part_key, split_part_key
 from ead_tutorial.store import Checkpoint, StoredResult, code_digest, load_result, result_path, save_result
 
 Configure = Callable[[str], dict[str, Any]]
@@ -469,11 +470,11 @@ def ead_table_1_config(profile: str) -> dict[str, Any]:
 
 def table_1_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
     """Table 2's EAD (EN rule) is Table 1's cell at beta = 1e-3; the beta sweep's EN cells are its other EAD cells."""
-    reuse = {f"EAD (EN rule) / beta={beta:g}": Reuse("ead-beta-sweep", (f"en/{beta:g}",), TABLE_2_SETTINGS,
-                                                     sections=(("cases", "cells"), ("rows", "rows")))
+    reuse = {part_key("EAD (EN rule)", "beta", beta): Reuse("ead-beta-sweep", (f"en/{beta:g}",), TABLE_2_SETTINGS,
+                                                            sections=(("cases", "cells"), ("rows", "rows")))
              for beta in config["betas"] if beta > 0}
-    reuse["EAD (EN rule) / beta=0.001"] = Reuse("ead-table-2", ("attacks", "EAD (EN rule)"), TABLE_2_SETTINGS,
-                                                requires=(("beta", 1e-3),))
+    reuse[part_key("EAD (EN rule)", "beta", 1e-3)] = Reuse("ead-table-2", ("attacks", "EAD (EN rule)"),
+                                                           TABLE_2_SETTINGS, requires=(("beta", 1e-3),))
     return reuse
 
 
@@ -499,11 +500,11 @@ def ead_table_1(config: dict[str, Any], run: Run) -> dict[str, Any]:
                    lambda beta: ead(model, images, targets, beta=beta, rule="en", exact_prox=True, **budget), "L1")}
 
     def part(key: str) -> dict[str, Any]:
-        method, beta = key.split(" / beta=")
+        method, beta = split_part_key(key, "beta")
         attack, by = methods[method]
-        return timed_summary(lambda: attack(float(beta)), by, config["seed"])
+        return timed_summary(lambda: attack(beta), by, config["seed"])
 
-    keys = [f"{method} / beta={beta:g}" for beta in config["betas"] for method in config["methods"]]
+    keys = [part_key(method, "beta", beta) for beta in config["betas"] for method in config["methods"]]
     return {"cells": run_parts(run, config, keys, part, "Table 1 cells", reuse=table_1_reuse(config)),
             "ranked_by": {method: by for method, (_, by) in methods.items()}}
 
@@ -596,14 +597,27 @@ def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     return {"attacks": summaries, "ranked_by": {name: ranked_by for name, (_, ranked_by) in attacks.items()}}
 
 
+# The temperatures of the EAD paper's Table 11, and the three the quick profile attacks.
+PAPER_TEMPERATURES = (1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+QUICK_TEMPERATURES = (1, 10, 100)
+
+
 def ead_table_11_config(profile: str) -> dict[str, Any]:
-    from ead_tutorial.models import distilled_temperatures
+    """Every temperature of the paper at the larger profiles, three at quick, and each network's sha256.
+
+    The sha256 (None for a student not shipped yet) makes a result computed on other weights,
+    such as a retrained student, count as stale.
+    """
+    from ead_tutorial.models import WEIGHTS
     from ead_tutorial.models.distill import weights_name
 
-    networks = {"undefended": "mnist"} | {f"T={t:g}": weights_name(t) for t in distilled_temperatures()}
+    temperatures = pick(quick=QUICK_TEMPERATURES, standard=PAPER_TEMPERATURES, paper=PAPER_TEMPERATURES,
+                        profile=profile)
+    networks = {"undefended": "mnist"} | {f"T={t:g}": weights_name(t) for t in temperatures}
     return {"networks": networks, "seed": 0, "beta": 1e-3, "kappa": 0.0,
             "n_images": pick(quick=1, standard=20, paper=1000, profile=profile), **ead_budget(profile),
-            "cw_box": cw_box(profile)}
+            "cw_box": cw_box(profile),
+            "sha256": {network: WEIGHTS[name].sha256 if name in WEIGHTS else None for network, name in networks.items()}}
 
 
 def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
@@ -617,14 +631,22 @@ def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
 
 @experiment("ead-table-11", ead_table_11_config)
 def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
-    """EAD's Table 11 on MNIST: C&W and EAD against the undefended network and every shipped distilled student.
+    """EAD's Table 11 on MNIST: C&W and EAD against the undefended network and the distilled students.
 
     Each network is attacked on its own correctly classified test images (drawn with the
-    same seed), toward every wrong class, with the paper's budget.
+    same seed), toward every wrong class, with the paper's budget. Every network must be
+    shipped before the run starts, so that no part is computed on weights that change later.
     """
-    from ead_tutorial.models import pretrained
+    from ead_tutorial.models import WEIGHTS, pretrained
 
     networks = config["networks"]
+    missing = [network for network, name in networks.items() if name not in WEIGHTS]
+    if missing:
+        raise RuntimeError(
+            f"ead-table-11 attacks {', '.join(networks)}, but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not shipped yet; train each with "
+            "`python -m ead_tutorial.models.distill --temperature T` and register it in "
+            "ead_tutorial.models.pretrained.WEIGHTS")
     attacks = ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")
 
     def part(key: str) -> dict[str, Any]:
@@ -684,7 +706,7 @@ def ead_table_13(config: dict[str, Any], run: Run) -> dict[str, Any]:
     for kappa in config["kappas"]:
         for name, (attack_run, by) in cw_and_ead(source, images, targets, config, kappa=float(kappa),
                                                   true_labels=true_labels).items():
-            parts[f"{name} / kappa={kappa:g}"] = (attack_run, by)
+            parts[part_key(name, "kappa", kappa)] = (attack_run, by)
 
     def part(key: str) -> dict[str, Any]:
         attack_run, by = parts[key]

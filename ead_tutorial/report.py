@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pandas as pd
@@ -10,6 +11,36 @@ from ead_tutorial.metrics import CASES, bootstrap_draws, case_intervals, case_ro
 
 # Decimals that mean something for each metric (success rate in percent, distortions).
 DECIMALS = {"ASR": 1, "L0": 1, "L1": 2, "L2": 3, "Linf": 3}
+
+
+def part_key(name: str, setting: str, value: float | None) -> str:
+    """The key of one stored part: "name / setting=value", or ``name`` alone for a part without the setting.
+
+    ``value`` is a number written with :g, as the experiments write it; None or NaN (I-FGM,
+    which has no kappa) gives ``name`` alone. :func:`split_part_key` reads the key back.
+
+    >>> part_key("EAD (EN rule)", "beta", 1e-3)
+    'EAD (EN rule) / beta=0.001'
+    >>> part_key("C&W (L2)", "kappa", 20.0)
+    'C&W (L2) / kappa=20'
+    >>> part_key("I-FGM-L2", "kappa", float("nan"))
+    'I-FGM-L2'
+    """
+    if value is None or math.isnan(value):
+        return name
+    return f"{name} / {setting}={value:g}"
+
+
+def split_part_key(key: str, setting: str) -> tuple[str, float]:
+    """(name, value) of a key made by :func:`part_key`; value is a float, NaN where the key has no " / setting=".
+
+    >>> split_part_key("EAD (EN rule) / beta=0.01", "beta")
+    ('EAD (EN rule)', 0.01)
+    >>> split_part_key("I-FGM-L2", "kappa")
+    ('I-FGM-L2', nan)
+    """
+    name, _, value = key.partition(f" / {setting}=")
+    return name, float(value) if value else float("nan")
 
 
 def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95,
@@ -30,18 +61,20 @@ def intervals(part: dict[str, Any], by: str, seed: int = 0, level: float = 0.95,
 
 def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
                  case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf"),
-                 level: float = 0.95, targets_per_image: int = 9) -> pd.DataFrame:
+                 level: float = 0.95, targets_per_image: int = 9, section: str = "cases") -> pd.DataFrame:
     """One case of stored results beside the paper's, row by row.
 
     Parameters
     ----------
-    parts : label -> stored part (with "cases", and "rows" for the intervals)
+    parts : label -> stored part (with its cases under ``section``, and "rows" for the intervals)
     paper : the paper's numbers for ``case``, indexed by the same labels, one column per metric
         (labels the paper lacks get NaN)
     by : the norm that ranks each part's targets, one for all or label -> norm
     case : "best", "average" or "worst"
     targets_per_image : consecutive rows per image in the stored rows (1: one target each,
         as in Table 1, where every case is the image's one row)
+    section : the part's entry that holds its cases: "cases", or "transfer" for Table 13,
+        whose "rows" are the transfer rows
 
     Returns
     -------
@@ -56,7 +89,7 @@ def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: s
         row = {}
         for metric in metrics:
             digits = DECIMALS[metric]
-            ours = part["cases"][case][metric]
+            ours = part[section][case][metric]
             theirs = paper.loc[label, metric] if label in paper.index and metric in paper.columns else float("nan")
             if spread is None or pd.isna(spread.loc[case, (metric, "low")]):
                 interval = "n.a."
@@ -75,7 +108,11 @@ def beside_paper(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: s
 def outside_interval(parts: dict[Any, dict[str, Any]], paper: pd.DataFrame, *, by: str | dict[Any, str],
                      case: str = "average", seed: int = 0, metrics: tuple[str, ...] = ("L1", "L2", "Linf"),
                      level: float = 0.95, targets_per_image: int = 9) -> list[tuple[Any, str]]:
-    """The (label, metric) pairs whose paper value lies outside our bootstrap interval."""
+    """The (label, metric) pairs whose paper value lies outside our bootstrap interval.
+
+    The arguments are those of :func:`beside_paper`; the intervals come from each part's
+    "rows" alone, whichever section holds its cases.
+    """
     found = []
     for label, part in parts.items():
         spread = intervals(part, by[label] if isinstance(by, dict) else by, seed, level, targets_per_image)

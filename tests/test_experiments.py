@@ -1,6 +1,7 @@
 """The experiments' machinery: configurations known without running, results that survive
 JSON, runs that resume after being killed, and stored results that cannot go stale."""
 
+import dataclasses
 import json
 import math
 import os
@@ -391,3 +392,19 @@ def test_an_attack_run_in_pieces_resumes_after_its_last_finished_piece(tmp_path)
                                           _rows_attack(27, calls), 27, "L1", rows_per_piece=9)
     assert calls == [(18, 27)], "finished pieces were recomputed"
     assert again["rows"] == experiments.timed_summary(_rows_attack(27, []), "L1")["rows"]
+
+
+def test_table_11_attacks_the_papers_temperatures_and_refuses_to_start_before_every_student_ships(monkeypatch):
+    from ead_tutorial.models import WEIGHTS
+
+    for profile, temperatures in (("standard", experiments.PAPER_TEMPERATURES), ("quick", experiments.QUICK_TEMPERATURES)):
+        config = EXPERIMENTS["ead-table-11"].config(profile)
+        assert list(config["networks"]) == ["undefended"] + [f"T={t:g}" for t in temperatures]
+        assert config["sha256"] == {network: WEIGHTS[name].sha256 if name in WEIGHTS else None
+                                    for network, name in config["networks"].items()}
+    # A retrained student changes the configuration, so a result computed on the old one is stale.
+    monkeypatch.setitem(WEIGHTS, "mnist-distilled-T10", dataclasses.replace(WEIGHTS["mnist-distilled-T10"], sha256="0" * 64))
+    assert EXPERIMENTS["ead-table-11"].config("quick")["sha256"]["T=10"] == "0" * 64
+    monkeypatch.delitem(WEIGHTS, "mnist-distilled-T10")
+    with pytest.raises(RuntimeError, match="T=10 is not shipped yet"):
+        EXPERIMENTS["ead-table-11"]("quick", keep=False)

@@ -165,6 +165,52 @@ def test_beside_paper_gives_ours_the_interval_the_paper_and_the_gap():
     assert ("A", "L1") in outside and ("A", "Linf") not in outside  # far off, and not given by the paper
 
 
+def test_beside_paper_reads_the_section_it_is_given():
+    from ead_tutorial.metrics import row_record
+    from ead_tutorial.report import beside_paper, outside_interval
+    from ead_tutorial.experiments import case_summary
+    from ead_tutorial.attacks.result import AttackResult
+
+    success, norms = _random_rows(20)
+    result = AttackResult(adversarial=torch.zeros(180, 1), success=success, norms=norms, c=torch.ones(180),
+                          gradient_evaluations=torch.ones(180, dtype=torch.int64), labels=torch.zeros(180, dtype=torch.int64))
+    transfer = case_summary(result, "L1")
+    # A part shaped like Table 13's: its transfer cases under "transfer", and other cases under "cases".
+    other = {case: {metric: value + 1000 for metric, value in row.items()} for case, row in transfer.items()}
+    part = {"cases": other, "transfer": transfer, "rows": row_record(success, norms)}
+    paper = pd.DataFrame({"ASR": [100.0], "L1": [transfer["average"]["L1"] + 100]}, index=["A"])
+    table = beside_paper({"A": part}, paper, by="L1", metrics=("ASR", "L1"), section="transfer")
+    assert table.loc["A", ("L1", "ours")] == round(transfer["average"]["L1"], 2)
+    assert table.loc["A", ("ASR", "ours")] == round(transfer["average"]["ASR"], 1)
+    assert beside_paper({"A": part}, paper, by="L1", metrics=("L1",)).loc["A", ("L1", "ours")] == round(
+        other["average"]["L1"], 2)  # the default section is "cases"
+    assert outside_interval({"A": part}, paper, by="L1", metrics=("L1",)) == [("A", "L1")]
+
+
+def test_part_keys_round_trip():
+    from ead_tutorial.report import part_key, split_part_key
+
+    # The keys the stored results use, value written with :g (20.0 as "20").
+    assert part_key("EAD (EN rule)", "beta", 0.01) == "EAD (EN rule) / beta=0.01"
+    assert part_key("EAD (EN rule)", "beta", 1e-5) == "EAD (EN rule) / beta=1e-05"
+    assert part_key("C&W (L2)", "kappa", 20.0) == part_key("C&W (L2)", "kappa", 20) == "C&W (L2) / kappa=20"
+    for name, setting, value in [("COV (Adam)", "beta", 0.0), ("EAD (EN rule)", "beta", 1e-5),
+                                 ("EAD (EN rule), exact proximal step", "beta", 1e-3), ("C&W (L2)", "kappa", 20.0)]:
+        assert split_part_key(part_key(name, setting, value), setting) == (name, value)
+
+
+def test_a_part_without_the_setting_has_its_name_alone_and_a_nan_value():
+    from ead_tutorial.report import part_key, split_part_key
+
+    assert part_key("I-FGM-L2", "kappa", float("nan")) == "I-FGM-L2"
+    assert part_key("I-FGM-L2", "kappa", None) == "I-FGM-L2"
+    name, value = split_part_key("I-FGM-L2", "kappa")
+    assert name == "I-FGM-L2" and math.isnan(value)
+    # Another setting's suffix is part of the name.
+    name, value = split_part_key("C&W (L2) / kappa=20", "beta")
+    assert name == "C&W (L2) / kappa=20" and math.isnan(value)
+
+
 def _stored_part(success, l1):
     return {"rows": metrics.row_record(success, {"L1": l1, "L2": l1.sqrt(), "Linf": l1 / 10})}
 

@@ -112,11 +112,18 @@ def test_ead_table_2_the_papers_l1_and_l2_lie_inside_our_intervals(case):
         assert all(cases[attack][case]["Linf"] < paper.loc[attack, (case, "Linf")] for attack in cases)
 
 
+# The claims of Table 8 that fail on our stored standard result, as the all_attacks chapter reports: in the
+# worst case our C&W (L2), short of iterations under the change of variables, solves every target of only 14
+# of the 20 images, and with more L2 than EAD on those (ead_vs_cw, "Where our C&W fails").
+TABLE_8_FAILURES = {"best": set(), "average": set(), "worst": {"C&W (L2) has the least L2, or within 5% of it"}}
+
+
 @pytest.mark.parametrize("case", ["best", "average", "worst"])
 def test_ead_table_8_bears_out_the_papers_claims_about_the_baselines(case):
     """The all_attacks chapter's claims table, on the stored standard result: EAD has the least L1 (with less
     than C&W and I-FGM-L1, by the paper's margin), the L1 rule at most the EN rule's, C&W (L2) the least L2 or
-    nearly, I-FGM-Linf the least Linf, and FGM (outside the best case) a far lower success rate."""
+    nearly, I-FGM-Linf the least Linf, and FGM (outside the best case) a far lower success rate. Exactly the
+    claims the chapter reports as failing fail."""
     import pandas as pd
 
     from ead_tutorial import claims, paper_tables
@@ -124,7 +131,7 @@ def test_ead_table_8_bears_out_the_papers_claims_about_the_baselines(case):
     cases = _cases("ead-table-8")
     table = pd.DataFrame({attack: values[case] for attack, values in cases.items()}).T
     checks = claims.table_8(table.loc[paper_tables.table_8_mnist().index], case)
-    assert checks.all(), checks[~checks]
+    assert set(checks.index[~checks]) == TABLE_8_FAILURES[case], checks
 
 
 def test_ead_table_11_distillation_stops_neither_attack_at_any_temperature():
@@ -146,8 +153,7 @@ def test_ead_table_13_transfer_rises_with_kappa_and_ead_transfers_at_least_as_we
     from ead_tutorial import claims, report
 
     results = _stored("ead-table-13").data["results"]
-    parts = {(key.split(" / kappa=")[0], float(key.split(" / kappa=")[1]) if " / kappa=" in key else float("nan")): part
-             for key, part in results.items()}
+    parts = {report.split_part_key(key, "kappa"): part for key, part in results.items()}
     checks = claims.table_13(report.as_paper_table(parts, ("attack", "kappa"), section="transfer"), slack=5.0)
     assert checks.all(), checks[~checks]
 
