@@ -43,6 +43,10 @@ WEIGHTS: dict[str, Weights] = {
     "mnist-distilled-T20": Weights(architecture="mnist", file="mnist-distilled-T20.pt",
                                    sha256="c675ce6aa9c260777c0fa288474552a4405fb76126d52e23168a713e8f7d86b2",
                                    command="python -m ead_tutorial.models.distill --temperature 20"),
+    # The published recipe (50 + 50 epochs); test accuracy 99.24%, its teacher's 99.23%.
+    "mnist-distilled-T30": Weights(architecture="mnist", file="mnist-distilled-T30.pt",
+                                   sha256="25241c0e0305a4c7130b4a0b7dcf6fb50ba9f12b1af6e5d89755b3e63c33877b",
+                                   command="python -m ead_tutorial.models.distill --temperature 30"),
     "mnist-distilled-T1": Weights(architecture="mnist", file="mnist-distilled-T1.pt",
                                   sha256="ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583",
                                   command="python -m ead_tutorial.models.distill --temperature 1 --epochs 5"),
