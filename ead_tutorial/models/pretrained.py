@@ -24,32 +24,35 @@ class Weights:
     command: str
 
 
+DISTILLED_PREFIX = "mnist-distilled-T"
+
+
+def _student(temperature: int, sha256: str, epochs: int | None = None) -> tuple[str, Weights]:
+    """The entry of the student distilled at ``temperature`` (teacher and student ``epochs`` each;
+    None: the published recipe's 50), named and built by ``python -m ead_tutorial.models.distill``."""
+    name = f"{DISTILLED_PREFIX}{temperature}"
+    command = f"python -m ead_tutorial.models.distill --temperature {temperature}"
+    return name, Weights(architecture="mnist", file=f"{name}.pt", sha256=sha256,
+                         command=command if epochs is None else f"{command} --epochs {epochs}")
+
+
 WEIGHTS: dict[str, Weights] = {
     # C&W's full recipe (50 epochs, seed 0); test accuracy 99.39%. Record: mnist.json.
     "mnist": Weights(architecture="mnist", file="mnist.pt",
                      sha256="3d0da37f230eaf9d64e99552f79cdc1207f60203254897b1035038e68fd5fdf4",
                      command="python -m ead_tutorial.models.train mnist"),
-    "mnist-distilled-T100": Weights(architecture="mnist", file="mnist-distilled-T100.pt",
-                                    sha256="800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17",
-                                    command="python -m ead_tutorial.models.distill --temperature 100"),
-    "mnist-distilled-T10": Weights(architecture="mnist", file="mnist-distilled-T10.pt",
-                                   sha256="c843c64cb911bb3cf961112c950c08f44f7ef876bec9fdb65c5611a82552f099",
-                                   command="python -m ead_tutorial.models.distill --temperature 10 --epochs 10"),
     # A 784-8-8-10 ReLU network for the exact-minimum chapter (20 epochs); record: mnist-small-relu.json.
     "mnist-small-relu": Weights(architecture="mnist-small-relu", file="mnist-small-relu.pt",
                                 sha256="f687b5034c37c92cc5dd23e952102dac8866c69ae0bd1bc79f349e099f23a750",
                                 command="python -m ead_tutorial.models.train mnist-small-relu --epochs 20"),
-    # The published recipe (50 + 50 epochs); test accuracy 99.34%, its teacher's 99.25%.
-    "mnist-distilled-T20": Weights(architecture="mnist", file="mnist-distilled-T20.pt",
-                                   sha256="c675ce6aa9c260777c0fa288474552a4405fb76126d52e23168a713e8f7d86b2",
-                                   command="python -m ead_tutorial.models.distill --temperature 20"),
-    # The published recipe (50 + 50 epochs); test accuracy 99.24%, its teacher's 99.23%.
-    "mnist-distilled-T30": Weights(architecture="mnist", file="mnist-distilled-T30.pt",
-                                   sha256="25241c0e0305a4c7130b4a0b7dcf6fb50ba9f12b1af6e5d89755b3e63c33877b",
-                                   command="python -m ead_tutorial.models.distill --temperature 30"),
-    "mnist-distilled-T1": Weights(architecture="mnist", file="mnist-distilled-T1.pt",
-                                  sha256="ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583",
-                                  command="python -m ead_tutorial.models.distill --temperature 1 --epochs 5"),
+    # The distilled students; each one's record (mnist-distilled-T<T>.json) gives its accuracy and training.
+    **dict([
+        _student(1, "ece26b62771e2ef769af4465aea71ea9360ba9688958573374df5b63c1781583", epochs=5),
+        _student(10, "c843c64cb911bb3cf961112c950c08f44f7ef876bec9fdb65c5611a82552f099", epochs=10),
+        _student(20, "c675ce6aa9c260777c0fa288474552a4405fb76126d52e23168a713e8f7d86b2"),
+        _student(30, "25241c0e0305a4c7130b4a0b7dcf6fb50ba9f12b1af6e5d89755b3e63c33877b"),
+        _student(100, "800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17"),
+    ]),
 }
 
 
@@ -74,7 +77,6 @@ def pretrained(name: str = "mnist", device: str | torch.device | None = None) ->
     return model.to(pick_device(device)).eval()
 
 
-DISTILLED_PREFIX = "mnist-distilled-T"
 
 
 def distilled_temperatures() -> list[float]:
