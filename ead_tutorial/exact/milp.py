@@ -28,6 +28,11 @@ from ead_tutorial.exact.network import ReluNetwork
 NORMS = ("l1", "linf", "l2")
 
 
+def _as_sparse(matrix) -> sparse.coo_matrix:
+    """A block as a sparse matrix: a scipy sparse one as it is, a dense one (or a vector, as one row) converted."""
+    return sparse.coo_matrix(matrix if sparse.issparse(matrix) else np.atleast_2d(matrix))
+
+
 class _Program:
     """Variables and rows of a linear program, built up block by block (rows as sparse triplets)."""
 
@@ -46,9 +51,9 @@ class _Program:
     def rows_of(self, blocks: list[tuple[np.ndarray, np.ndarray]], lower, upper) -> None:
         """Add rows sum over blocks of (matrix @ x[columns]) in [lower, upper]; each matrix is rows x len(columns)."""
         first = len(self.row_lower)
-        count = np.atleast_2d(blocks[0][0]).shape[0]
+        count = _as_sparse(blocks[0][0]).shape[0]
         for matrix, columns in blocks:
-            matrix = sparse.coo_matrix(np.atleast_2d(matrix))
+            matrix = _as_sparse(matrix)
             self.rows.append(matrix.row + first)
             self.columns.append(np.asarray(columns)[matrix.col])
             self.values.append(matrix.data)
@@ -124,10 +129,10 @@ def _network_rows(program: _Program, network: ReluNetwork, x: np.ndarray,
         a = program.variables(np.zeros_like(u_k), np.maximum(u_k, 0.0))
         # A decided ReLU gets its binary fixed (0 when u <= 0, 1 when l >= 0); presolve removes it.
         s = program.variables((l_k >= 0).astype(float), (u_k > 0).astype(float), integer=True)
-        eye = np.eye(len(b))
-        program.rows_of([(eye, a), (-w, previous)], b, np.inf)                           # a >= z
-        program.rows_of([(eye, a), (-w, previous), (np.diag(-l_k), s)], -np.inf, b - l_k)  # a <= z - l (1 - s)
-        program.rows_of([(eye, a), (np.diag(-u_k), s)], -np.inf, 0.0)                      # a <= u s
+        eye = sparse.identity(len(b))
+        program.rows_of([(eye, a), (-w, previous)], b, np.inf)                              # a >= z
+        program.rows_of([(eye, a), (-w, previous), (sparse.diags(-l_k), s)], -np.inf, b - l_k)  # a <= z - l (1 - s)
+        program.rows_of([(eye, a), (sparse.diags(-u_k), s)], -np.inf, 0.0)                      # a <= u s
         previous = a
         activations.append(a)
     return activations
@@ -136,7 +141,7 @@ def _network_rows(program: _Program, network: ReluNetwork, x: np.ndarray,
 def _norm_rows(program: _Program, x: np.ndarray, x0: np.ndarray, norm: str, radius: float | None) -> np.ndarray:
     """Variables t with t >= |x - x0| (one per pixel for L1, one in all for L-infinity); returns t."""
     largest = np.maximum(x0, 1.0 - x0)
-    eye = np.eye(len(x0))
+    eye = sparse.identity(len(x0))
     if norm == "l1":
         t = program.variables(np.zeros_like(x0), largest)
         program.rows_of([(eye, t), (-eye, x)], -x0, np.inf)
