@@ -7,6 +7,7 @@ Later chapters register their tables and figures here, so that
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import sys
@@ -41,7 +42,9 @@ class Run:
     keep: bool
     # part -> how it was made, filled by run_parts (see Checkpoint.ledger)
     ledger: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
-    started: str = dataclasses.field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+    # when it started, to the microsecond: it names the run in the ledger, so two runs never share it
+    started: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M:%S.%f UTC"))
 
     def work_dir(self, config: dict[str, Any]) -> Path:
         """A folder for bulky checkpoints (networks, crafted examples), one per configuration."""
@@ -92,6 +95,26 @@ def experiment(name: str, configure: Configure) -> Callable[[Compute], Compute]:
     return register
 
 
+class Stopwatch:
+    """The wall and CPU seconds since it was made, written into a ledger entry by :meth:`made_by`.
+
+    The ledger keeps both: a run that was paused, or that shared its cores, took more wall
+    time than its work needed, and its CPU seconds (of every thread of the process) say how
+    much work that was.
+    """
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.wall
+
+    def made_by(self, run_started: str | None, **more: Any) -> dict[str, Any]:
+        """How a part was made: its seconds, CPU seconds, hardware, code, and the run (its start) that made it."""
+        return {"seconds": round(self.seconds(), 1), "cpu seconds": round(time.process_time() - self.cpu, 1),
+                "hardware": describe_hardware(), "code": code_digest(), "run": run_started} | more
+
+
 def attack_rows(model, n_images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n_images`` test images ``model`` classifies correctly, each toward every other class, on the device.
 
@@ -139,6 +162,7 @@ class Reuse:
         made = stored.parts.get(self.path[-1], {})
         seconds = made.get("seconds", part.get("seconds") if isinstance(part, dict) else None)
         return part, {"reused from": f"{self.experiment} ({stored.created})", "seconds": seconds,
+                      "cpu seconds": made.get("cpu seconds"),
                       "hardware": made.get("hardware", stored.hardware),
                       "code": made.get("code", stored.code_digest),
                       "run": stored.created if made.get("run", "final") == "final" else made["run"]}
@@ -153,8 +177,8 @@ class Reuse:
         if not self._agrees(checkpoint["config"], config):
             return None
         return part, {"reused from": f"{self.experiment} (a checkpoint of its unfinished run)",
-                      "seconds": how.get("seconds"), "hardware": how.get("hardware"), "code": how.get("code"),
-                      "run": how.get("run")}
+                      "seconds": how.get("seconds"), "cpu seconds": how.get("cpu seconds"),
+                      "hardware": how.get("hardware"), "code": how.get("code"), "run": how.get("run")}
 
     def _agrees(self, other: dict[str, Any], config: dict[str, Any]) -> bool:
         return (all(key in config and other.get(key) == config[key] for key in self.settings)
@@ -202,10 +226,13 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
                 bar.update()
                 continue
             bar.set_postfix_str(key)  # the part in progress; tqdm's own estimate gives the time left
-            started = time.perf_counter()
+            stopwatch = Stopwatch()
             part = compute(key, finished) if pass_finished else compute(key)
-            finished.record(key, part, {"seconds": round(time.perf_counter() - started, 1),
-                                        "hardware": describe_hardware(), "code": code_digest(), "run": run.started})
+            # A part made of pieces (summary_in_pieces) may hold some that earlier runs finished.
+            earlier = sum(finished.ledger.get(piece, {}).get("seconds") or 0.0 for piece in pieces_of(finished, key)
+                          if finished.ledger.get(piece, {}).get("run") != run.started)
+            finished.record(key, part, stopwatch.made_by(run.started, **({"earlier seconds": round(earlier, 1)}
+                                                                           if earlier else {})))
             bar.update()
     parts = {key: finished[key] for key in keys}
     for key in keys:  # a part from a checkpoint older than the ledger may still carry its own seconds
@@ -303,12 +330,11 @@ def case_summary(result, by: str, seed: int = 0) -> dict[str, dict[str, float]]:
 def rows_summary(success: torch.Tensor, norms: dict[str, torch.Tensor], by: str, seed: int = 0
                  ) -> dict[str, dict[str, float]]:
     """:func:`case_summary` from each row's success (bool B) and norms (name -> float B)."""
-    from ead_tutorial.metrics import case_table, success_rate
+    from ead_tutorial.metrics import case_table, mean_over, success_rate
 
     table = case_table(success, norms, by=by, seed=seed)
     cases = {case: {column: float(table.loc[case, column]) for column in table.columns} for case in table.index}
-    cases["all rows"] = {"ASR": success_rate(success)} | {
-        name: (value[success].double().mean().item() if success.any() else float("nan")) for name, value in norms.items()}
+    cases["all rows"] = {"ASR": success_rate(success)} | {name: mean_over(value, success) for name, value in norms.items()}
     return cases
 
 
@@ -329,30 +355,41 @@ def timed_summary(run: Callable, by: str, seed: int = 0) -> dict[str, Any]:
 PIECE_ROWS = 45
 
 
+def piece_key(key: str, rows: slice) -> str:
+    """The checkpoint key of the piece of part ``key`` on ``rows``."""
+    return f"{key} [rows {rows.start}:{rows.stop}]"
+
+
+def pieces_of(finished: Checkpoint, key: str) -> list[str]:
+    """The keys of the finished pieces of part ``key`` (none for a part made in one go)."""
+    return [name for name in finished.parts if name.startswith(f"{key} [rows ")]
+
+
 def summary_in_pieces(finished: Checkpoint, key: str, attack: Callable[[slice], Any], n_rows: int, by: str,
-                      seed: int = 0, rows_per_piece: int = PIECE_ROWS) -> dict[str, Any]:
+                      seed: int = 0, rows_per_piece: int = PIECE_ROWS, run_started: str | None = None
+                      ) -> dict[str, Any]:
     """:func:`timed_summary` of an attack on ``n_rows`` rows, run and checkpointed piece by piece.
 
     For the attacks whose one part takes hours (C&W L0 and L-infinity at C&W's own budget):
     ``attack(rows)`` runs on the rows of a slice, and each finished piece goes into
-    ``finished`` as the part ``"<key> [rows a:b]"``, so an interrupted run loses at most one
+    ``finished`` as the part :func:`piece_key`, so an interrupted run loses at most one
     piece. Every attack of the package treats its rows independently, so the pieces
     together are the attack on all rows (up to the rounding of batched arithmetic). The
-    summary is made from the pieces' stored rows; its seconds are the pieces' sum.
+    summary is made from the pieces' stored rows; its seconds are the pieces' sum. Each
+    piece's ledger entry names ``run_started``, the run that made it (see :func:`run_parts`).
     """
     from ead_tutorial.metrics import rows_from_record
 
     pieces = []
     for start in range(0, n_rows, rows_per_piece):
         rows = slice(start, min(start + rows_per_piece, n_rows))
-        name = f"{key} [rows {rows.start}:{rows.stop}]"
+        name = piece_key(key, rows)
         if name not in finished:
-            started = time.perf_counter()
+            stopwatch = Stopwatch()
             result = attack(rows)
-            seconds = time.perf_counter() - started
             finished.record(name, {"rows": row_record(result.success, result.norms),
-                                   "gradients": result.gradient_evaluations.tolist(), "seconds": seconds},
-                            {"seconds": round(seconds, 1), "hardware": describe_hardware(), "code": code_digest()})
+                                   "gradients": result.gradient_evaluations.tolist(), "seconds": stopwatch.seconds()},
+                            stopwatch.made_by(run_started))
         pieces.append(finished[name])
     record = {column: [value for piece in pieces for value in piece["rows"][column]] for column in pieces[0]["rows"]}
     success, norms = rows_from_record(record)
@@ -589,7 +626,7 @@ def ead_table_8(config: dict[str, Any], run: Run) -> dict[str, Any]:
     def part(name: str, finished: Checkpoint) -> dict[str, Any]:
         attack, by = attacks[name]
         if name in PIECEWISE:
-            return summary_in_pieces(finished, name, attack, len(images), by, config["seed"])
+            return summary_in_pieces(finished, name, attack, len(images), by, config["seed"], run_started=run.started)
         return timed_summary(attack, by, config["seed"])
 
     summaries = run_parts(run, config, list(attacks), part, "Table 8 attacks", reuse=table_8_reuse(config),
@@ -810,18 +847,14 @@ def ead_table_14(config: dict[str, Any], run: Run) -> dict[str, Any]:
                                      checkpoint_dir=work / "networks" / training if keep else None, progress=keep)
         return model
 
-    def how(started: float) -> dict[str, Any]:
-        return {"seconds": round(time.perf_counter() - started, 1), "hardware": describe_hardware(),
-                "code": code_digest(), "run": run.started}
-
     for training, sources in tqdm(config["trainings"].items(), desc="Table 14 networks", disable=not keep):
         model = None
         if f"{training} / accuracy" not in finished:
-            started = time.perf_counter()
+            stopwatch = Stopwatch()
             model = network(training, sources)
             finished.record(f"{training} / accuracy", {"test accuracy": accuracy(model, x_test, y_test),
                                                        "added examples": sum(len(crafted[s][1]) for s in sources)},
-                            how(started))
+                            stopwatch.made_by(run.started))
         for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)"):
             key = f"{training} / {attack}"
             if key in finished:
@@ -834,11 +867,11 @@ def ead_table_14(config: dict[str, Any], run: Run) -> dict[str, Any]:
             if model is None:  # resumed after training finished: the trained network reloads from its checkpoint
                 model = network(training, sources)
             model = model.to(device()).eval()
-            started = time.perf_counter()
+            stopwatch = Stopwatch()
             images, targets, true_labels = attack_rows(model, config["n_images"], config["seed"])
             attack_run, by = cw_and_ead(model, images, targets, config, kappa=config["kappa"],
                                         true_labels=true_labels)[attack]
-            finished.record(key, timed_summary(attack_run, by, config["seed"]), how(started))
+            finished.record(key, timed_summary(attack_run, by, config["seed"]), stopwatch.made_by(run.started))
     run.ledger.update(finished.ledger)
     data = {"networks": {training: finished[f"{training} / accuracy"] for training in config["trainings"]},
             "results": {training: {attack: finished[f"{training} / {attack}"]
@@ -995,10 +1028,12 @@ def run_experiment(name: str, profile: str, *, save: bool = True, keep: bool | N
     profile = check_profile(profile)
     run = Run(name, profile, keep=profile != "quick" if keep is None else keep)
     config, data = EXPERIMENTS[name](profile, run=run, **overrides)
-    # Parts finished by earlier runs (or reused from another result) add the seconds they took.
+    # Parts finished by earlier runs (or reused from another result), and the pieces earlier runs finished of
+    # this run's parts, add the seconds they took.
     ledger = {key: how | {"run": "final"} if how.get("run") == run.started and "reused from" not in how else how
               for key, how in run.ledger.items()}
-    earlier = sum(how.get("seconds") or 0.0 for how in ledger.values() if how.get("run") != "final")
+    earlier = sum((how.get("seconds") or 0.0) if how.get("run") != "final" else how.get("earlier seconds", 0.0)
+                  for how in ledger.values())
     result = StoredResult(name=name, profile=profile, data=data, config=config, package_version=__version__,
                           torch_version=torch.__version__, hardware=describe_hardware(),
                           wall_time_s=round(time.perf_counter() - started + earlier, 1), code_digest=digest,

@@ -58,7 +58,8 @@ def success_rate(success: torch.Tensor) -> float:
     return 100.0 * success.float().mean().item()
 
 
-def _mean_over(values: torch.Tensor, mask: torch.Tensor) -> float:
+def mean_over(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """The mean of ``values`` (float B) over the rows where ``mask`` (bool B) holds, in float64; NaN where none does."""
     return values[mask].double().mean().item() if mask.any() else float("nan")
 
 
@@ -111,7 +112,7 @@ def case_table(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets
     - worst: per image, the target of largest ``by``; succeeds only if every target does.
     """
     cases = case_rows(success, norms, targets_per_image=targets_per_image, by=by, seed=seed)
-    table = {case: {"ASR": success_rate(ok)} | {name: _mean_over(value, ok) for name, value in values.items()}
+    table = {case: {"ASR": success_rate(ok)} | {name: mean_over(value, ok) for name, value in values.items()}
              for case, (ok, values) in cases.items()}
     return pd.DataFrame.from_dict(table, orient="index")
 

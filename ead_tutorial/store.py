@@ -55,14 +55,18 @@ class StoredResult:
         sentence = (f"'{self.name}' at the {self.profile} profile: computed {self.created} on {self.hardware} "
                     f"in {self.wall_time_s:.0f} s, ead_tutorial {self.package_version} ({code}), "
                     f"torch {self.torch_version}")
+        cpu = [entry.get("cpu seconds") for entry in self.parts.values()]
+        if cpu and None not in cpu:  # where every part has it: a paused or shared run's wall time says more
+            sentence += f" ({sum(cpu) / 3600:.2f} CPU core-hours in its parts)"
         earlier = [entry for entry in self.parts.values() if entry.get("run") != "final"]
-        if not earlier:
-            return sentence
         reused = [entry["reused from"] for entry in earlier if "reused from" in entry]
         untimed = sum(entry.get("seconds") is None for entry in earlier)
+        continued = sum("earlier seconds" in entry for entry in self.parts.values() if entry.get("run") == "final")
         details = []
         if len(earlier) > len(reused):
             details.append(f"{len(earlier) - len(reused)} of {len(self.parts)} parts resumed from earlier runs")
+        if continued:
+            details.append(f"{continued} of {len(self.parts)} parts continued from pieces that earlier runs finished")
         if reused:
             details.append(f"{len(reused)} of {len(self.parts)} parts reused from {', '.join(sorted(set(reused)))}")
         if untimed:
@@ -73,7 +77,7 @@ class StoredResult:
             details.append(f"parts computed on {' and '.join(hardware)}")
         if codes and codes != [self.code_digest]:
             details.append(f"parts from package code {', '.join(codes)}")
-        return f"{sentence}; {'; '.join(details)}"
+        return "; ".join([sentence, *details])
 
 
 def code_digest(length: int = 12, package: Path | None = None) -> str:

@@ -394,6 +394,41 @@ def test_an_attack_run_in_pieces_resumes_after_its_last_finished_piece(tmp_path)
     assert again["rows"] == experiments.timed_summary(_rows_attack(27, []), "L1")["rows"]
 
 
+def test_a_part_continued_from_pieces_an_earlier_run_finished_counts_their_seconds(tmp_path, monkeypatch):
+    """A piecewise part resumed mid-way: the stored wall time adds the earlier run's pieces, and says so."""
+    monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
+    calls, fail = [], {"at": 18}
+
+    def compute(config, run):
+        def part(key, finished):
+            attack = _rows_attack(27, calls, fail_at=fail["at"] if key == "pieces" else None)
+            return experiments.summary_in_pieces(finished, key, attack, 27, "L1", rows_per_piece=9,
+                                                 run_started=run.started)
+        return {"parts": experiments.run_parts(run, config, ["whole", "pieces"], part, "parts", pass_finished=True)}
+
+    monkeypatch.setitem(EXPERIMENTS, "in-pieces", experiments.Experiment("in-pieces", lambda profile: {"n": 1}, compute))
+    with pytest.raises(KeyboardInterrupt):  # killed in the third piece of the second part
+        experiments.run_experiment("in-pieces", "standard")
+    path = tmp_path / "in-pieces" / "standard.partial.json"
+    checkpoint = json.loads(path.read_text())
+    earlier_pieces = experiments.pieces_of(store.Checkpoint("in-pieces", "standard", {"n": 1}), "pieces")
+    assert sorted(earlier_pieces) == ["pieces [rows 0:9]", "pieces [rows 9:18]"]
+    for piece in earlier_pieces:  # the stand-in takes no time: give the earlier pieces a known one
+        checkpoint["ledger"][piece]["seconds"] = 100.0
+    path.write_text(json.dumps(checkpoint))
+    fail["at"], time_before = None, checkpoint["ledger"]["whole"]["seconds"]
+    calls.clear()
+    final = experiments.run_experiment("in-pieces", "standard")
+    assert calls[-1:] == [(18, 27)], "finished pieces were recomputed"
+    assert final.parts["pieces"]["run"] == "final" and final.parts["pieces"]["earlier seconds"] == 200.0
+    assert "earlier seconds" not in final.parts["whole"] and final.parts["whole"]["run"] != "final"
+    assert final.wall_time_s >= 200.0 + time_before
+    assert all(how["cpu seconds"] >= 0.0 for how in final.parts.values())
+    provenance = final.provenance()
+    assert "1 of 2 parts continued from pieces that earlier runs finished" in provenance
+    assert "1 of 2 parts resumed from earlier runs" in provenance and "CPU core-hours in its parts" in provenance
+
+
 def test_table_11_attacks_the_papers_temperatures_and_refuses_to_start_before_every_student_ships(monkeypatch):
     from ead_tutorial.models import WEIGHTS
 
