@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from ead_tutorial.attacks.result import finish_attack
-from ead_tutorial.attacks.rounds import run_rounds
-from ead_tutorial.attacks.search import BestSoFar
-from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
+from ead_tutorial.attacks.rounds import RowRounds
+from ead_tutorial.attacks.validation import check_attack_inputs, check_c_factor, check_counts, check_non_negative
 from ead_tutorial.box import get_box
 from ead_tutorial.metrics import l0
 from ead_tutorial.objectives import f6, margin, succeeded
@@ -158,22 +156,17 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
                          f"got shape {tuple(images.shape)}")
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c)
     check_counts(steps=steps)
-    if c_factor <= 1:
-        raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
+    check_c_factor(c_factor)
     if pixels_per_round is not None and pixels_per_round < 1:
         raise ValueError(f"pixels_per_round must be at least 1 (or None for the adaptive rule), got {pixels_per_round}")
     encoding = get_box(box)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     images = images.detach()
-    n, device = len(images), images.device
-    allowed = torch.ones(n, 1, *images.shape[2:], dtype=torch.bool, device=device)
-    c = torch.full((n,), float(initial_c), device=device)
-    starts = images.clone()  # warm start of each row's next round
+    state = RowRounds.start(images, initial_c)
+    c, starts, rounds, evaluations, best = state.c, state.starts, state.rounds, state.evaluations, state.best
+    allowed = torch.ones(len(images), 1, *images.shape[2:], dtype=torch.bool, device=images.device)
     answer_mask = allowed.clone()  # the allowed set under which each row's answer was found
-    rounds = torch.zeros(n, dtype=torch.int64, device=device)
-    evaluations = torch.zeros(n, dtype=torch.int64, device=device)
-    best = BestSoFar.start(images)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device=images.device).manual_seed(seed)
     history = []
 
     def image_of(w, rows):  # only allowed pixels may differ from x0
@@ -208,14 +201,11 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         go_on = allowed[rows].flatten(1).any(1)
         return go_on if max_rounds is None else go_on & (rounds[rows] < max_rounds)
 
-    run_rounds(model, starts, c, encoding=encoding, image_of=image_of, loss_of=loss_of, accept=accept,
-               on_accept=on_accept, steps=steps, lr=lr, largest_c=largest_c, factor=c_factor, abort_early=abort_early,
-               evaluations=evaluations, reset_between_tries=reset_between_tries,
-               progress="C&W L0: iterations" if progress else None)
-
-    result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
-                           targeted=targeted, discretize=discretize)
-    result.details.update(allowed=allowed, answer_mask=answer_mask, rounds=rounds)
+    result = state.run(model, targets, kappa=kappa, targeted=targeted, discretize=discretize,
+                       progress="C&W L0: iterations" if progress else None, encoding=encoding, image_of=image_of,
+                       loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr, largest_c=largest_c,
+                       factor=c_factor, abort_early=abort_early, reset_between_tries=reset_between_tries)
+    result.details.update(allowed=allowed, answer_mask=answer_mask)
     if record:
         result.details["allowed_history"] = history
     return result

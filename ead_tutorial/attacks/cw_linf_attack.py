@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from ead_tutorial.attacks.result import finish_attack
-from ead_tutorial.attacks.rounds import run_rounds
+from ead_tutorial.attacks.rounds import RowRounds
 from ead_tutorial.attacks.rows import per_row
-from ead_tutorial.attacks.search import BestSoFar
-from ead_tutorial.attacks.validation import check_attack_inputs, check_counts, check_non_negative
+from ead_tutorial.attacks.validation import check_attack_inputs, check_c_factor, check_counts, check_non_negative
 from ead_tutorial.box import get_box
 from ead_tutorial.objectives import f6, succeeded
 
@@ -81,8 +79,7 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     check_non_negative(kappa=kappa, steps=steps, lr=lr, initial_c=initial_c, largest_c=largest_c,
                        initial_tau=initial_tau, smallest_tau=smallest_tau)
     check_counts(steps=steps)
-    if c_factor <= 1:
-        raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
+    check_c_factor(c_factor)
     if acceptance not in ACCEPTANCES:
         raise ValueError(f"unknown acceptance {acceptance!r}; choose one of {', '.join(ACCEPTANCES)}")
     if not 0 < tau_factor < 1:
@@ -90,13 +87,9 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
     encoding = get_box(box)
     check_attack_inputs(model, images, targets, targeted=targeted, true_labels=true_labels)
     images = images.detach()
-    n, device = len(images), images.device
-    tau = torch.full((n,), float(initial_tau), device=device)
-    c = torch.full((n,), float(initial_c), device=device)
-    starts = images.clone()
-    rounds = torch.zeros(n, dtype=torch.int64, device=device)
-    evaluations = torch.zeros(n, dtype=torch.int64, device=device)
-    best = BestSoFar.start(images)
+    state = RowRounds.start(images, initial_c)
+    c, rounds, best = state.c, state.rounds, state.best
+    tau = torch.full((len(images),), float(initial_tau), device=images.device)
     history = []
 
     def image_of(w, rows):
@@ -122,14 +115,11 @@ def cw_linf(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor,
         go_on = tau[rows] >= smallest_tau
         return go_on if max_rounds is None else go_on & (rounds[rows] < max_rounds)
 
-    run_rounds(model, starts, c, encoding=encoding, image_of=image_of, loss_of=loss_of, accept=accept,
-               on_accept=on_accept, steps=steps, lr=lr, largest_c=largest_c, factor=c_factor, abort_early=abort_early,
-               evaluations=evaluations, reset_between_tries=reset_between_tries,
-               progress="C&W Linf: iterations" if progress else None)
-
-    result = finish_attack(model, images, targets, best, c=c, evaluations=evaluations, kappa=kappa,
-                           targeted=targeted, discretize=discretize)
-    result.details.update(tau=tau, rounds=rounds)
+    result = state.run(model, targets, kappa=kappa, targeted=targeted, discretize=discretize,
+                       progress="C&W Linf: iterations" if progress else None, encoding=encoding, image_of=image_of,
+                       loss_of=loss_of, accept=accept, on_accept=on_accept, steps=steps, lr=lr, largest_c=largest_c,
+                       factor=c_factor, abort_early=abort_early, reset_between_tries=reset_between_tries)
+    result.details["tau"] = tau
     if record:
         result.details["tau_history"] = history
     return result

@@ -14,13 +14,16 @@ back the others, and the batch stays full. Finished rows cost nothing.
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from ead_tutorial.attacks.stopping import ABORT_TOLERANCE
 from ead_tutorial.attacks.optimizers import RowAdamWithResets
+from ead_tutorial.attacks.result import AttackResult, finish_attack
+from ead_tutorial.attacks.search import BestSoFar
+from ead_tutorial.attacks.stopping import ABORT_TOLERANCE
 
 # (w, rows) -> images of the rows ``rows``: B' x C x H x W.
 ImageOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,6 +31,45 @@ ImageOf = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 RowFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 # (rows, solutions) -> bool B': which of the rows go on to another round.
 OnAccept = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass
+class RowRounds:
+    """What C&W's L0 and L-infinity attacks keep for each of B rows across its rounds.
+
+    images : B x C x H x W originals in [0, 1]; c : float B, each row's constant; starts :
+    B x C x H x W, where its next round starts; rounds : int64 B, its solved rounds;
+    evaluations : int64 B, its gradient evaluations; best : its best success so far. The
+    attacks' callbacks update these tensors in place.
+    """
+
+    images: torch.Tensor
+    c: torch.Tensor
+    starts: torch.Tensor
+    rounds: torch.Tensor
+    evaluations: torch.Tensor
+    best: BestSoFar
+
+    @classmethod
+    def start(cls, images: torch.Tensor, initial_c: float) -> "RowRounds":
+        """Every row at its first round: c = ``initial_c``, starting from its own image, nothing found yet."""
+        n, device = len(images), images.device
+        return cls(images, torch.full((n,), float(initial_c), device=device), images.clone(),
+                   torch.zeros(n, dtype=torch.int64, device=device), torch.zeros(n, dtype=torch.int64, device=device),
+                   BestSoFar.start(images))
+
+    def run(self, model: torch.nn.Module, targets: torch.Tensor, *, kappa: float, targeted: bool, discretize: bool,
+            progress: str | None, **engine: Any) -> AttackResult:
+        """Every row's rounds to the end (:func:`run_rounds` with the ``engine`` settings), then the attack's result.
+
+        The result (:func:`~ead_tutorial.attacks.result.finish_attack`) holds each row's best
+        success; its ``details`` hold "rounds".
+        """
+        run_rounds(model, self.starts, self.c, evaluations=self.evaluations, progress=progress, **engine)
+        result = finish_attack(model, self.images, targets, self.best, c=self.c, evaluations=self.evaluations,
+                               kappa=kappa, targeted=targeted, discretize=discretize)
+        result.details["rounds"] = self.rounds
+        return result
 
 
 def run_rounds(model: torch.nn.Module, starts: torch.Tensor, c: torch.Tensor, *, encoding,

@@ -83,6 +83,12 @@ def check_counts(**counts: int) -> None:
                              f"with {name}={value!r} the attack would not run at all")
 
 
+def check_c_factor(c_factor: float) -> None:
+    """The factor c grows by after a failed try must be above 1, or c would never grow."""
+    if c_factor <= 1:
+        raise ValueError(f"c_factor must be above 1 so that c grows after a failure, got {c_factor}")
+
+
 @torch.no_grad()
 def check_logits(logits: torch.Tensor, labels: torch.Tensor) -> None:
     """The model's outputs must be logits, and every label a valid class."""
