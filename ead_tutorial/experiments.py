@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import sys
@@ -151,7 +152,7 @@ class Reuse:
         While that experiment is still running, its checkpoint's finished parts count too.
         """
         try:
-            stored = load_result(self.experiment, profile)
+            stored = _load_once(self.experiment, profile)
         except FileNotFoundError:
             return self._find_in_checkpoint(profile, config)
         if not self._agrees(stored.config, config):
@@ -196,6 +197,23 @@ class Reuse:
                 return None
             part = part[step]
         return part
+
+
+def _load_once(name: str, profile: str) -> StoredResult:
+    """:func:`~ead_tutorial.store.load_result`, read from disk once per version of the file.
+
+    A run asks :meth:`Reuse.find` once per part, and a stored result can be large.
+    Callers must not change what it returns.
+    """
+    path = result_path(name, profile)
+    # A result is saved by replacing its file, so a new version has a new inode as well as a new time.
+    version = (path.stat().st_ino, path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+    return _load_version(name, profile, str(path), version)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_version(name: str, profile: str, path: str, version: tuple[int, int, int] | None) -> StoredResult:
+    return load_result(name, profile)  # FileNotFoundError (not cached) where there is none
 
 
 def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[..., Any],
