@@ -206,14 +206,17 @@ def _load_once(name: str, profile: str) -> StoredResult:
     Callers must not change what it returns.
     """
     path = result_path(name, profile)
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return load_result(name, profile)  # raises, saying how to compute it
     # A result is saved by replacing its file, so a new version has a new inode as well as a new time.
-    version = (path.stat().st_ino, path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
-    return _load_version(name, profile, str(path), version)
+    return _load_version(name, profile, str(path), (status.st_ino, status.st_mtime_ns, status.st_size))
 
 
 @functools.lru_cache(maxsize=8)
-def _load_version(name: str, profile: str, path: str, version: tuple[int, int, int] | None) -> StoredResult:
-    return load_result(name, profile)  # FileNotFoundError (not cached) where there is none
+def _load_version(name: str, profile: str, path: str, version: tuple[int, int, int]) -> StoredResult:
+    return load_result(name, profile)
 
 
 def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[..., Any],
