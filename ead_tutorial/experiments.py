@@ -387,8 +387,7 @@ def pieces_of(finished: Checkpoint, key: str) -> list[str]:
 
 
 def summary_in_pieces(finished: Checkpoint, key: str, attack: Callable[[slice], Any], n_rows: int, by: str,
-                      seed: int = 0, rows_per_piece: int = PIECE_ROWS, run_started: str | None = None
-                      ) -> dict[str, Any]:
+                      seed: int = 0, rows_per_piece: int = PIECE_ROWS, *, run_started: str) -> dict[str, Any]:
     """:func:`timed_summary` of an attack on ``n_rows`` rows, run and checkpointed piece by piece.
 
     For the attacks whose one part takes hours (C&W L0 and L-infinity at C&W's own budget):
@@ -397,7 +396,8 @@ def summary_in_pieces(finished: Checkpoint, key: str, attack: Callable[[slice], 
     piece. Every attack of the package treats its rows independently, so the pieces
     together are the attack on all rows (up to the rounding of batched arithmetic). The
     summary is made from the pieces' stored rows; its seconds are the pieces' sum. Each
-    piece's ledger entry names ``run_started``, the run that made it (see :func:`run_parts`).
+    piece's ledger entry names ``run_started``, the start of the run that made it (``run.started``):
+    :func:`run_parts` counts a piece whose run differs from its own as an earlier run's work.
     """
     from ead_tutorial.metrics import rows_from_record
 

@@ -372,7 +372,8 @@ def test_an_attack_run_in_pieces_summarises_as_one_run_on_every_row():
     attack = _rows_attack(27, calls)
     whole = experiments.timed_summary(attack, "L1", seed=3)
     finished = Checkpoint("demo", "quick", {}, enabled=False)
-    pieces = experiments.summary_in_pieces(finished, "C&W (Linf)", attack, 27, "L1", seed=3, rows_per_piece=9)
+    pieces = experiments.summary_in_pieces(finished, "C&W (Linf)", attack, 27, "L1", seed=3, rows_per_piece=9,
+                                           run_started="a run")
     assert calls[1:] == [(0, 9), (9, 18), (18, 27)]
     assert pieces["rows"] == whole["rows"] and pieces["gradients per row"] == whole["gradients per row"]
     for case, values in whole["cases"].items():
@@ -386,10 +387,12 @@ def test_an_attack_run_in_pieces_resumes_after_its_last_finished_piece(tmp_path)
     calls = []
     with pytest.raises(KeyboardInterrupt):  # killed in its third piece
         experiments.summary_in_pieces(Checkpoint("demo", "standard", {"n": 1}, tmp_path), "attack",
-                                      _rows_attack(27, calls, fail_at=18), 27, "L1", rows_per_piece=9)
+                                      _rows_attack(27, calls, fail_at=18), 27, "L1", rows_per_piece=9,
+                                      run_started="the first run")
     calls.clear()
     again = experiments.summary_in_pieces(Checkpoint("demo", "standard", {"n": 1}, tmp_path), "attack",
-                                          _rows_attack(27, calls), 27, "L1", rows_per_piece=9)
+                                          _rows_attack(27, calls), 27, "L1", rows_per_piece=9,
+                                          run_started="the second run")
     assert calls == [(18, 27)], "finished pieces were recomputed"
     assert again["rows"] == experiments.timed_summary(_rows_attack(27, []), "L1")["rows"]
 

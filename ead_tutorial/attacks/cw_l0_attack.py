@@ -190,7 +190,7 @@ def cw_l0(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *
         answer_mask[improved] = allowed[improved]
         best.update(rows, solutions, torch.ones_like(rows, dtype=torch.bool), l0(delta), c[rows])
         rounds[rows] += 1
-        starts[rows] = solutions
+        starts[rows] = solutions  # the next round starts from the tidied answer, not the raw iterate
         scores = pixel_scores(delta, grad, score, generator)
         if removal == "reference":
             allowed[rows] &= ~reference_pixels_to_remove(allowed[rows], delta, scores)
