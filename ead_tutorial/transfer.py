@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ead_tutorial.attacks.result import AttackResult
-from ead_tutorial.metrics import CASES, case_table, frame_from_rows
+from ead_tutorial.metrics import CASES, bootstrap_draws, case_table, frame_from_rows, percentile_interval
 
 
 @torch.no_grad()
@@ -69,3 +70,36 @@ def transfer_table(runs: dict[str, tuple[Callable[[float], AttackResult], str, b
             rows[(name, float("nan") if kappa is None else float(kappa))] = row
     return frame_from_rows(rows, ["attack", "kappa"])
 
+
+def transfer_breakdown(rows: dict[str, list], *, targets_per_image: int = 9, seed: int = 0,
+                       level: float = 0.95) -> dict[str, float]:
+    """How a stored transfer rate splits into success on the source and transfer of those successes.
+
+    ``rows`` is a stored part's row record (:func:`ead_tutorial.metrics.row_record` of the
+    transfer successes and the source examples' norms), laid out as
+    :func:`ead_tutorial.data.with_all_targets` lays rows out. A row the attack failed on its
+    source holds the original image, so every norm of it is 0; a row it solved has a
+    positive norm. The transfer rate over all rows is the source success rate times the
+    share of solved rows that transfer. It is also what the average case (one random target
+    per image) estimates, with nine times the rows, so its bootstrap interval over images
+    is narrower.
+
+    Returns percentages: "source ASR" (rows solved on the source), "transfer ASR, all rows",
+    its interval "low" and "high" (percentile bootstrap over images, their targets kept
+    together), and "transfer ASR, solved rows" (NaN where the source solved none).
+    """
+    transferred = np.asarray(rows["success"], dtype=bool)
+    norms = [np.asarray(values, dtype=float) for name, values in rows.items() if name != "success"]
+    if not norms:
+        raise ValueError("the row record holds no norms, so the rows solved on the source cannot be told apart")
+    solved = np.any([norm > 0 for norm in norms], axis=0)
+    if (transferred & ~solved).any():
+        raise ValueError("a row transfers but its example equals the original image: this is not a transfer "
+                         "record of the source examples' norms")
+    if len(transferred) % targets_per_image:
+        raise ValueError(f"{len(transferred)} rows do not make whole images of {targets_per_image} targets")
+    per_image = transferred.reshape(-1, targets_per_image).mean(1)
+    low, high = percentile_interval(100.0 * per_image[bootstrap_draws(len(per_image), seed=seed)].mean(1), level)
+    return {"source ASR": float(100.0 * solved.mean()), "transfer ASR, all rows": float(100.0 * transferred.mean()),
+            "low": low, "high": high,
+            "transfer ASR, solved rows": float(100.0 * transferred[solved].mean()) if solved.any() else float("nan")}

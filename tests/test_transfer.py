@@ -8,7 +8,8 @@ import torch
 
 from ead_tutorial.attacks import cw_l2, ifgm
 from ead_tutorial.data import sample_correct, with_all_targets
-from ead_tutorial.transfer import transfer_cases, transfer_success, transfer_table
+from ead_tutorial.metrics import row_record
+from ead_tutorial.transfer import transfer_breakdown, transfer_cases, transfer_success, transfer_table
 
 
 class AlwaysSays(torch.nn.Module):
@@ -80,3 +81,39 @@ def test_transfer_table_runs_kappa_attacks_per_kappa_and_others_once(attacked, s
     assert ("source", "ASR") in table.columns and ("worst", "Linf") in table.columns
     # The attack without kappa keeps its numbers (its key holds a NaN).
     assert table.iloc[2][("source", "ASR")] == fast(None).success_rate
+
+
+def test_the_transfer_rate_is_the_source_rate_times_the_transfer_of_solved_rows(attacked, shipped_model):
+    """On a real attack's record: a failed row holds x0 (zero norms), and the three rates multiply."""
+    _, targets, result = attacked
+    failed = dataclasses.replace(result, success=result.success & (torch.arange(len(targets)) % 3 != 0))
+    failed.adversarial[~failed.success] = attacked[0][~failed.success]
+    norms = {name: torch.where(failed.success, value, torch.zeros_like(value)) for name, value in result.norms.items()}
+    judged = transfer_success(failed, AlwaysSays(3))
+    parts = transfer_breakdown(row_record(judged, norms))
+    assert parts["source ASR"] == pytest.approx(100 * failed.success.float().mean().item())
+    assert parts["transfer ASR, all rows"] == pytest.approx(
+        parts["source ASR"] * parts["transfer ASR, solved rows"] / 100)
+    assert parts["low"] <= parts["transfer ASR, all rows"] <= parts["high"]
+
+
+def test_the_transfer_breakdown_by_hand():
+    # Two images of three targets: the source solved rows 0, 1, 3, 4 and 5; rows 1 and 4 transfer.
+    rows = {"success": [0, 1, 0, 0, 1, 0], "L2": [0.5, 1.0, 0.0, 2.0, 1.5, 0.1]}
+    parts = transfer_breakdown(rows, targets_per_image=3)
+    assert parts["source ASR"] == pytest.approx(500 / 6)
+    assert parts["transfer ASR, all rows"] == pytest.approx(100 / 3)
+    assert parts["transfer ASR, solved rows"] == pytest.approx(40.0)
+    # Both images transfer one row in three: no draw of images changes the rate.
+    assert parts["low"] == pytest.approx(100 / 3) and parts["high"] == pytest.approx(100 / 3)
+    assert math.isnan(transfer_breakdown({"success": [0, 0, 0], "L2": [0, 0, 0]},
+                                         targets_per_image=3)["transfer ASR, solved rows"])
+
+
+def test_the_transfer_breakdown_refuses_records_it_cannot_read():
+    with pytest.raises(ValueError, match="no norms"):
+        transfer_breakdown({"success": [1, 0, 0]}, targets_per_image=3)
+    with pytest.raises(ValueError, match="equals the original image"):
+        transfer_breakdown({"success": [1, 0, 0], "L2": [0.0, 1.0, 1.0]}, targets_per_image=3)
+    with pytest.raises(ValueError, match="whole images"):
+        transfer_breakdown({"success": [0, 0, 0, 0], "L2": [1.0] * 4}, targets_per_image=3)
