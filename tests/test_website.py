@@ -1,8 +1,9 @@
 """The website as readers get it: built with every chapter executed at the quick profile
 and warnings as errors, then opened page by page in a headless Chromium.
 
-The one executed build is shared by every test here; it is the longest test of the suite,
-so conftest.py puts this file first. The browser is Debian's ``chromium`` driven by
+The one build is shared by every test here. conftest.py puts this file last, so that the
+chapters' notebook tests have run first: a chapter nbval executed whole and without error
+is shown with the outputs it got there, and the build executes only the others. The browser is Debian's ``chromium`` driven by
 Playwright. Where it is missing the browser tests skip, except in CI (``CI=true``), where
 ``.ci/run`` installs it and a missing browser is a failure.
 """
@@ -59,14 +60,44 @@ def _toc_pages() -> list[str]:
 PAGES = _toc_pages() + EXTRA_PAGES
 
 
+def _chapters_run_by_nbval(cache_folder: Path) -> tuple[Path, int]:
+    """A Jupyter cache of the chapters this test run's notebook tests have executed (see conftest.py),
+    and a copy of the book's configuration that builds from it. Returns (configuration, chapters cached).
+
+    The cache matches a chapter by its code cells, so a chapter whose source differs from
+    what nbval ran, or that nbval has not run whole and without error, is executed by the
+    build as usual.
+    """
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = get_cache(cache_folder)
+    executed = sorted(Path(os.environ.get("EAD_TUTORIAL_EXECUTED_CHAPTERS", cache_folder)).glob("*.ipynb"))
+    for path in executed:
+        cache.cache_notebook_bundle(CacheBundleIn(nbformat.read(path, as_version=4), str(path)),
+                                    check_validity=False, overwrite=True)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"] |= {"execute_notebooks": "cache", "cache": str(cache_folder)}
+    path = cache_folder.parent / "_config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, len(executed)
+
+
 @pytest.fixture(scope="module")
 def built_site(tmp_path_factory) -> Path:
-    """The site built as the README builds it (execution forced, quick profile), with warnings as errors."""
+    """The site built as the README builds it (every chapter executed, quick profile), with warnings as errors.
+
+    A chapter that this run's notebook tests executed whole is not executed again: the
+    build shows the outputs nbval got. Run alone, this file executes every chapter.
+    """
     out = tmp_path_factory.mktemp("site")
+    config, cached = _chapters_run_by_nbval(out / "jupyter_cache")
     jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
-    command = [jupyter_book, "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    command = [jupyter_book, "build", str(ROOT), "--config", str(config), "--path-output", str(out),
+               "-W", "-n", "--keep-going"]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "EAD_TUTORIAL_PROFILE": "quick"})
     assert done.returncode == 0, f"the website build failed or warned:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    print(f"{cached} of {len(CHAPTERS)} chapters shown from this run's notebook tests")
     return out / "_build" / "html"
 
 
