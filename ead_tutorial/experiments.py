@@ -129,6 +129,22 @@ def attack_rows(model, n_images: int, seed: int) -> tuple[torch.Tensor, torch.Te
     return images, targets, y.to(device())[index]
 
 
+def transfer_rows(source, judge, n_images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n_images`` test images both networks classify correctly, each toward every other class, on the device.
+
+    Both must be right, so that a transfer is a change of the judge's mind. Returns images
+    (B x 1 x 28 x 28), targets (int64 B) and the true label of each row (int64 B).
+    """
+    from ead_tutorial.data import predict, sample_correct, with_all_targets
+    from ead_tutorial.devices import device
+
+    x, y = sample_correct(source, 4 * n_images + 16, seed=seed)
+    agree = predict(judge, x) == y
+    x, y = x[agree][:n_images], y[agree][:n_images]
+    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
+    return images, targets, y.to(device())[index]
+
+
 @dataclasses.dataclass(frozen=True)
 class Reuse:
     """A part that another stored experiment computed with the same settings on the same rows.
@@ -740,19 +756,12 @@ def ead_table_13(config: dict[str, Any], run: Run) -> dict[str, Any]:
     paper's eps search. A transfer succeeds when the student predicts the target.
     """
     from ead_tutorial.attacks import smallest_eps
-    from ead_tutorial.data import predict, sample_correct, with_all_targets
-    from ead_tutorial.devices import device
     from ead_tutorial.metrics import case_table, success_rate
     from ead_tutorial.models import pretrained
     from ead_tutorial.transfer import transfer_success
 
     source, judge = pretrained(config["source"]), pretrained(config["judge"])
-    # The rows: images both networks classify correctly, so that a transfer is a change of the student's mind.
-    x, y = sample_correct(source, 4 * config["n_images"] + 16, seed=config["seed"])
-    agree = predict(judge, x) == y
-    x, y = x[agree][: config["n_images"]], y[agree][: config["n_images"]]
-    images, targets, index = with_all_targets(x.to(device()), y.to(device()))
-    true_labels = y.to(device())[index]
+    images, targets, true_labels = transfer_rows(source, judge, config["n_images"], config["seed"])
 
     parts: dict[str, tuple[Callable, str]] = {}
     for norm in ("l1", "l2", "linf"):
@@ -976,6 +985,53 @@ def cw_hard_targets(config: dict[str, Any], run: Run) -> dict[str, Any]:
     return {"rows": failed, "source created": source.created, "true labels": rows["true_labels"].tolist(),
             "targets": rows["targets"].tolist(), "target margin at x0": [round(v, 3) for v in margin.tolist()],
             "variants": run_parts(run, config, list(variants), part, "C&W on its hard targets")}
+
+
+def transfer_cw_misses_config(profile: str) -> dict[str, Any]:
+    return {"source": "ead-table-13", "source_profile": "standard", "kappas": [40, 50, 60], **ead_budget(profile),
+            "max_rows": pick(quick=1, standard=None, paper=None, profile=profile)}
+
+
+@experiment("transfer-cw-misses", transfer_cw_misses_config)
+def transfer_cw_misses(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """The rows of the stored Table 13 that C&W (L2) missed on the source, attacked again with the box projected.
+
+    At each of ``kappas`` that the stored ``source`` result (at ``source_profile``) holds, the
+    rows on which C&W failed on the undefended network (the first ``max_rows`` of them) are
+    attacked by C&W with the same kappa and budget, but with the box projected after each
+    step instead of the change of variables, and its examples are judged on the same
+    student. EAD's outcome on those rows is the stored one, read from the source by row.
+    """
+    from ead_tutorial.attacks import cw_l2
+    from ead_tutorial.models import pretrained
+    from ead_tutorial.transfer import solved_on_source, transfer_success
+
+    source = load_result(config["source"], config["source_profile"])
+    model, judge = pretrained(source.config["source"]), pretrained(source.config["judge"])
+    images, targets, true_labels = transfer_rows(model, judge, source.config["n_images"], source.config["seed"])
+    budget = {key: config[key] for key in ("search_steps", "steps", "initial_c")}
+    keys = [part_key("C&W, box projected", "kappa", kappa) for kappa in config["kappas"]
+            if part_key("C&W (L2)", "kappa", kappa) in source.data["results"]]
+    if not keys:
+        raise ValueError(f"the stored {config['source']} has C&W at none of kappa {config['kappas']}")
+
+    def part(key: str) -> dict[str, Any]:
+        kappa = split_part_key(key, "kappa")[1]
+        stored = source.data["results"][part_key("C&W (L2)", "kappa", kappa)]["rows"]
+        missed = [int(row) for row in (~solved_on_source(stored)).nonzero()[0]][: config["max_rows"]]
+        if not missed:
+            return {"rows": [], "source success": [], "transfer": [], "L2": [], "seconds": 0.0}
+        pick_rows = torch.tensor(missed, device=images.device)
+        started = time.perf_counter()
+        result = cw_l2(model, images[pick_rows], targets[pick_rows], kappa=kappa, true_labels=true_labels[pick_rows],
+                       **budget, box="projected")
+        return {"rows": missed, "source success": result.success.tolist(),
+                "transfer": transfer_success(result, judge).tolist(),
+                "L2": [round(value, 5) for value in result.norms["L2"].tolist()],
+                "seconds": time.perf_counter() - started}
+
+    return {"source created": source.created, "n_rows": len(targets),
+            "results": run_parts(run, config, keys, part, "C&W on the rows it missed")}
 
 
 STOPPING_RULES = ("until-success", "loss", "off")

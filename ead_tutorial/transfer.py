@@ -71,6 +71,18 @@ def transfer_table(runs: dict[str, tuple[Callable[[float], AttackResult], str, b
     return frame_from_rows(rows, ["attack", "kappa"])
 
 
+def solved_on_source(rows: dict[str, list]) -> np.ndarray:
+    """Which rows of a stored transfer record the attack solved on its source network (bool array, B).
+
+    A row it failed on holds the original image, so every norm of it is 0; a row it solved
+    has a positive norm.
+    """
+    norms = [np.asarray(values, dtype=float) for name, values in rows.items() if name != "success"]
+    if not norms:
+        raise ValueError("the row record holds no norms, so the rows solved on the source cannot be told apart")
+    return np.any([norm > 0 for norm in norms], axis=0)
+
+
 def transfer_breakdown(rows: dict[str, list], *, targets_per_image: int = 9, seed: int = 0,
                        level: float = 0.95) -> dict[str, float]:
     """How a stored transfer rate splits into success on the source and transfer of those successes.
@@ -89,10 +101,7 @@ def transfer_breakdown(rows: dict[str, list], *, targets_per_image: int = 9, see
     together), and "transfer ASR, solved rows" (NaN where the source solved none).
     """
     transferred = np.asarray(rows["success"], dtype=bool)
-    norms = [np.asarray(values, dtype=float) for name, values in rows.items() if name != "success"]
-    if not norms:
-        raise ValueError("the row record holds no norms, so the rows solved on the source cannot be told apart")
-    solved = np.any([norm > 0 for norm in norms], axis=0)
+    solved = solved_on_source(rows)
     if (transferred & ~solved).any():
         raise ValueError("a row transfers but its example equals the original image: this is not a transfer "
                          "record of the source examples' norms")
