@@ -53,6 +53,7 @@ WEIGHTS: dict[str, Weights] = {
         _student(30, "25241c0e0305a4c7130b4a0b7dcf6fb50ba9f12b1af6e5d89755b3e63c33877b"),
         _student(40, "d057ef48948493b6ada3965c30e469bdf3d9283be605fd262a9919151764313f"),
         _student(50, "00ed48e52f4b7e28dd43fea621270c1a2d2afae9d7ea29ec8398351b301a04b5"),
+        _student(60, "488de03724212dfdfe579af203c4af002fc4ccdc22f48e51e0cfbc0c3f5e9937"),
         _student(100, "800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17"),
     ]),
 }
