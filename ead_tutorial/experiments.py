@@ -11,6 +11,7 @@ import datetime
 import functools
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,11 +49,16 @@ class Run:
         "%Y-%m-%d %H:%M:%S.%f UTC"))
 
     def work_dir(self, config: dict[str, Any]) -> Path:
-        """A folder for bulky checkpoints (networks, crafted examples), one per configuration."""
+        """A folder for bulky checkpoints (networks, crafted examples), one per configuration.
+
+        It lies under ``$EAD_TUTORIAL_WORK`` if set (e.g. a folder that is backed up or
+        committed, for a run that outlives its machine), else under the data cache's ``work/``.
+        """
         from ead_tutorial.data import data_dir
 
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-        return data_dir() / "work" / self.name / f"{self.profile}-{digest}"
+        root = Path(os.environ["EAD_TUTORIAL_WORK"]).expanduser() if os.environ.get("EAD_TUTORIAL_WORK") else data_dir() / "work"
+        return root / self.name / f"{self.profile}-{digest}"
 
 
 @dataclasses.dataclass(frozen=True)

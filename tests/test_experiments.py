@@ -324,6 +324,16 @@ def test_every_declared_reuse_agrees_with_its_source_at_the_larger_profiles(name
                                                {s: (source.get(s), config.get(s)) for s in reuse.settings})
 
 
+def test_bulky_checkpoints_go_where_ead_tutorial_work_says_else_to_the_data_cache(tmp_path, monkeypatch):
+    run, config = experiments.Run("ead-table-14", "standard", keep=True), {"seed": 0}
+    monkeypatch.setenv("EAD_TUTORIAL_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("EAD_TUTORIAL_WORK", raising=False)
+    assert run.work_dir(config).parent == tmp_path / "data" / "work" / "ead-table-14"
+    monkeypatch.setenv("EAD_TUTORIAL_WORK", str(tmp_path / "kept"))
+    assert run.work_dir(config).parent == tmp_path / "kept" / "ead-table-14"
+    assert run.work_dir(config) != run.work_dir({"seed": 1})  # one folder per configuration
+
+
 def test_table_14s_null_model_at_the_larger_profiles_is_the_shipped_network_with_table_2s_rows(tmp_path, monkeypatch):
     """As in the paper, whose null rows in Table 14 are its Table 2: nothing is trained or attacked for it."""
     monkeypatch.setenv("EAD_TUTORIAL_RESULTS", str(tmp_path))
