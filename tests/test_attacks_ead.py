@@ -129,7 +129,24 @@ def test_larger_beta_gives_sparser_perturbations(shipped_model, mnist_rows):
     assert large.norms["L1"][both].mean() < small.norms["L1"][both].mean()
 
 
-@pytest.mark.parametrize("option, value, words", [("rule", "l2", "decision rule"), ("beta", -1.0, "non-negative"),
+@pytest.mark.parametrize("skip_checks", [False, True], ids=["every verdict", "verdicts skipped"])
+def test_one_run_for_both_rules_gives_each_rules_own_run(shipped_model, mnist_rows, results, skip_checks):
+    """The iterates do not depend on the rule, so a joint run keeps what each rule's own run keeps,
+    at the cost of one run."""
+    images, targets, labels = mnist_rows
+    both = ead(shipped_model, images, targets, true_labels=labels, rule=("en", "l1"), skip_checks=skip_checks, **BUDGET)
+    assert set(both) == {"en", "l1"}
+    for rule in ("en", "l1"):
+        alone = results[rule] if skip_checks else ead(shipped_model, images, targets, true_labels=labels, rule=rule,
+                                                      skip_checks=False, **BUDGET)
+        assert torch.equal(both[rule].success, alone.success), rule
+        torch.testing.assert_close(both[rule].adversarial, alone.adversarial, rtol=0, atol=1e-6)
+        assert torch.equal(both[rule].gradient_evaluations, alone.gradient_evaluations), rule
+    assert not torch.equal(both["en"].adversarial, both["l1"].adversarial)  # the rules keep different iterates
+
+
+@pytest.mark.parametrize("option, value, words", [("rule", "l2", "decision rule"), ("rule", ("en", "en"), "decision rule"),
+                                                  ("beta", -1.0, "non-negative"),
                                                   ("steps", -5, "non-negative"), ("initial_c", -1.0, "non-negative")])
 def test_bad_settings_are_refused(shipped_model, mnist_rows, option, value, words):
     images, targets, _ = mnist_rows

@@ -12,8 +12,8 @@ of the best example are the same objects the C&W L2 attack uses.
 Cost. Each iteration needs the gradient at the slack point y^(k) (a forward and a
 backward pass) and the model's verdict on the new iterate x^(k+1) (a forward pass).
 The verdict is skipped, exactly, for a row that has already succeeded at this c and
-whose new distortion is no smaller than its best: nothing the model could say would
-change the answer. With ISTA (y = x) the next gradient's forward pass gives the verdict
+whose new distortion is no smaller than its best (under every decision rule the run
+keeps): nothing the model could say would change the answer. With ISTA (y = x) the next gradient's forward pass gives the verdict
 for free. Rows leave the batch only at abort-early checks, so between checks the loop
 indexes nothing.
 """
@@ -109,22 +109,25 @@ class _Round:
         self.everyone = False
 
 
-def _verdict(model, new_x, distortion, now: _Round, best: BestSoFar, kappa, targeted, skip):
+def _verdict(model, new_x, distortions, now: _Round, bests: dict[str, BestSoFar], kappa, targeted, skip):
     """Whether each new iterate succeeds (bool B'), and f6 there (float B'; 0 for skipped rows).
 
-    With ``skip``, a row is left out when it has already succeeded at this c and its new
-    distortion is no smaller than its best: whatever the model says, neither the answer
-    nor the search over c can change, so reporting "no success" is exact.
+    ``distortions`` and ``bests`` hold, for each decision rule, the new iterates' distortion
+    (float B') and the best example so far. With ``skip``, a row is left out when it has
+    already succeeded at this c and its new distortion is no smaller than its best under
+    every rule: whatever the model says, neither an answer nor the search over c can
+    change, so reporting "no success" is exact.
     """
     if skip:
-        needed = ~(now.succeeded & (distortion >= best.distance[now.rows]))
+        improves = torch.stack([distortions[rule] < best.distance[now.rows] for rule, best in bests.items()]).any(0)
+        needed = ~now.succeeded | improves
         picked = needed.nonzero().squeeze(1)  # one wait for the device: worth it on a CPU only
         if len(picked) < len(needed):
             now.checks[picked] += 1
             logits = model(new_x[picked])
             reached = torch.zeros_like(needed)
             reached[picked] = succeeded(logits, now.labels[picked], kappa, targeted)
-            f = torch.zeros_like(distortion)
+            f = torch.zeros_like(now.c)
             f[picked] = f6(logits, now.labels[picked], kappa, targeted)
             return reached, f
     now.checks += 1
@@ -132,10 +135,12 @@ def _verdict(model, new_x, distortion, now: _Round, best: BestSoFar, kappa, targ
     return succeeded(logits, now.labels, kappa, targeted), f6(logits, now.labels, kappa, targeted)
 
 
-def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, steps, lr, fista, momentum_schedule,
-                   exact_prox, stop_rule, skip_checks, best, backward, forward) -> torch.Tensor:
-    """Algorithm 1 for ``steps`` iterations at the rows' current c; update ``best`` and the pass counts.
+def _minimise_at_c(model, images, labels, c, beta, *, kappa, targeted, steps, lr, fista, momentum_schedule,
+                   exact_prox, stop_rule, skip_checks, bests, backward, forward) -> torch.Tensor:
+    """Algorithm 1 for ``steps`` iterations at the rows' current c; update ``bests`` and the pass counts.
 
+    ``bests`` maps each decision rule to its :class:`BestSoFar`. The iterates do not depend
+    on the rule, only which successful one each rule keeps, so one run serves every rule.
     Returns whether each row succeeded at any iterate (bool, B).
     """
     now = _Round(images, labels, c, beta)
@@ -143,11 +148,12 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
     success = torch.zeros(len(images), dtype=torch.bool, device=images.device)
     reuse = not fista  # ISTA: y^(k) = x^(k), so the gradient's forward pass judges x^(k) for free
 
-    def distortion_of(delta):  # what the decision rule ranks
-        return elastic_net(delta, now.beta) if rule == "en" else l1(delta)
+    def distortion_of(delta):  # what each decision rule ranks
+        return {rule: elastic_net(delta, now.beta) if rule == "en" else l1(delta) for rule in bests}
 
-    def judge(candidate, reached, distortion):
-        best.update(now.index(), candidate, reached, distortion, now.c)
+    def judge(candidate, reached, distortions):
+        for rule, best in bests.items():
+            best.update(now.index(), candidate, reached, distortions[rule], now.c)
         now.succeeded |= reached
 
     for k in range(steps):
@@ -160,8 +166,8 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
         with torch.no_grad():
             slack, f_y = slack.detach(), f_y.detach()
             if reuse and k > 0:  # x^(k) = y^(k): judge it with this forward pass
-                distortion = distortion_of(slack - now.x0)
-                judge(now.x, succeeded(logits_y.detach(), now.labels, kappa, targeted), distortion)
+                distortions = distortion_of(slack - now.x0)
+                judge(now.x, succeeded(logits_y.detach(), now.labels, kappa, targeted), distortions)
             alpha = step_size(k, steps, lr)
             threshold = alpha * now.beta if exact_prox else now.beta
             new_x = shrink(slack - alpha * grad, now.x0, threshold)  # x^(k+1), eq. (8)
@@ -170,10 +176,10 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
                 f_checked, delta_checked = f_y, slack - now.x0  # the loss at x^(k), checked below
             else:  # the iterate itself is what must succeed: one more forward pass
                 delta_checked = new_x - now.x0
-                distortion = distortion_of(delta_checked)
+                distortions = distortion_of(delta_checked)
                 skip = skip_checks and not (at_check and stop.needs_loss)
-                reached, f_checked = _verdict(model, new_x, distortion, now, best, kappa, targeted, skip)
-                judge(new_x, reached, distortion)
+                reached, f_checked = _verdict(model, new_x, distortions, now, bests, kappa, targeted, skip)
+                judge(new_x, reached, distortions)
             now.y = new_x + momentum(k, momentum_schedule) * (new_x - now.x) if fista else new_x
             now.x = new_x
             if at_check:
@@ -193,11 +199,11 @@ def _minimise_at_c(model, images, labels, c, beta, *, rule, kappa, targeted, ste
 
 
 def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, beta: float | torch.Tensor = 1e-3,
-        rule: str = "en", kappa: float = 0.0, search_steps: int = 9, steps: int = 1000, lr: float = 1e-2,
+        rule: str | tuple[str, ...] = "en", kappa: float = 0.0, search_steps: int = 9, steps: int = 1000, lr: float = 1e-2,
         initial_c: float | torch.Tensor = 1e-3, fista: bool = True, momentum_schedule: str = "paper",
         exact_prox: bool = False, abort_early: bool | str = True, last_at_upper: bool | None = None,
         skip_checks: bool | None = None, discretize: bool = False, targeted: bool = True,
-        true_labels: torch.Tensor | None = None, progress: bool = False) -> AttackResult:
+        true_labels: torch.Tensor | None = None, progress: bool = False) -> AttackResult | dict[str, AttackResult]:
     """EAD: minimise c f + beta ||x - x0||_1 + ||x - x0||_2^2 over the box by projected (F)ISTA, searching c per row.
 
     Parameters
@@ -206,7 +212,9 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     images : float B x C x H x W in [0, 1], the originals x0
     targets : int64 B, the target classes (``targeted=True``, eq. 4) or the true classes (``targeted=False``, eq. 6)
     beta : the L1 weight, a number or float B (one per row)
-    rule : decision rule over every successful iterate: "en" (least beta L1 + L2^2) or "l1" (least L1)
+    rule : decision rule over every successful iterate: "en" (least beta L1 + L2^2) or "l1" (least L1);
+        or a tuple of rules, e.g. ``("en", "l1")``: the iterates do not depend on the rule, only
+        which one it keeps, so one run then gives each rule's result for the price of one
     kappa : confidence margin
     search_steps : rounds of the binary search over c
     steps : (F)ISTA iterations per round (I in Algorithm 1)
@@ -235,10 +243,12 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     Returns
     -------
     :class:`~ead_tutorial.attacks.AttackResult`; failed rows hold the original image.
-    ``forward_passes`` counts the verdicts too.
+    ``forward_passes`` counts the verdicts too. For a tuple of rules, a dict rule -> result,
+    whose pass counts are those of the one shared run.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown decision rule {rule!r}; choose 'en' (elastic net) or 'l1'")
+    rules = (rule,) if isinstance(rule, str) else tuple(rule)
+    if not rules or any(r not in RULES for r in rules) or len(set(rules)) < len(rules):
+        raise ValueError(f"unknown decision rule {rule!r}; choose 'en' (elastic net), 'l1', or a tuple of both")
     if momentum_schedule not in MOMENTA:
         raise ValueError(f"unknown momentum_schedule {momentum_schedule!r}; choose 'paper' or 'reference'")
     stop_rule = choose_rule(abort_early, default="until-success")
@@ -251,18 +261,21 @@ def ead(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, *, 
     if skip_checks is None:
         skip_checks = device.type == "cpu"
     search = ConstantSearch.start(n_rows, initial_c, device)
-    best = BestSoFar.start(images)
+    bests = {r: BestSoFar.start(images) for r in rules}
     backward = torch.zeros(n_rows, dtype=torch.int64, device=device)
     forward = torch.zeros(n_rows, dtype=torch.int64, device=device)
     beta_rows = rows_tensor(beta, n_rows, device)
     rounds = search_rounds(search, search_steps, last_at_upper)
-    for _ in tqdm(rounds, total=search_steps, desc=f"EAD ({rule.upper()} rule): search over c", disable=not progress):
-        success_at_c = _minimise_at_c(model, images, targets, search.c, beta_rows, rule=rule, kappa=kappa,
+    name = "EAD (" + " and ".join(r.upper() for r in rules) + (" rule)" if len(rules) == 1 else " rules)")
+    for _ in tqdm(rounds, total=search_steps, desc=f"{name}: search over c", disable=not progress):
+        success_at_c = _minimise_at_c(model, images, targets, search.c, beta_rows, kappa=kappa,
                                       targeted=targeted, steps=steps, lr=lr, fista=fista,
                                       momentum_schedule=momentum_schedule, exact_prox=exact_prox,
-                                      stop_rule=stop_rule, skip_checks=skip_checks, best=best,
+                                      stop_rule=stop_rule, skip_checks=skip_checks, bests=bests,
                                       backward=backward, forward=forward)
         search.update(success_at_c)
-    return finish_attack(model, images, targets, best, c=torch.where(best.found, best.c, search.lower),
-                         evaluations=backward, forward_passes=forward, kappa=kappa, targeted=targeted,
-                         discretize=discretize)
+    results = {r: finish_attack(model, images, targets, best, c=torch.where(best.found, best.c, search.lower),
+                                evaluations=backward.clone(), forward_passes=forward.clone(), kappa=kappa,
+                                targeted=targeted, discretize=discretize)
+               for r, best in bests.items()}
+    return results[rule] if isinstance(rule, str) else results
