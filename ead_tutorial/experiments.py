@@ -57,7 +57,8 @@ class Run:
         from ead_tutorial.data import data_dir
 
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-        root = Path(os.environ["EAD_TUTORIAL_WORK"]).expanduser() if os.environ.get("EAD_TUTORIAL_WORK") else data_dir() / "work"
+        kept = os.environ.get("EAD_TUTORIAL_WORK")
+        root = Path(kept).expanduser() if kept else data_dir() / "work"
         return root / self.name / f"{self.profile}-{digest}"
 
 

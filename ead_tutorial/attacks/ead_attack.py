@@ -13,8 +13,8 @@ Cost. Each iteration needs the gradient at the slack point y^(k) (a forward and 
 backward pass) and the model's verdict on the new iterate x^(k+1) (a forward pass).
 The verdict is skipped, exactly, for a row that has already succeeded at this c and
 whose new distortion is no smaller than its best (under every decision rule the run
-keeps): nothing the model could say would change the answer. With ISTA (y = x) the next gradient's forward pass gives the verdict
-for free. Rows leave the batch only at abort-early checks, so between checks the loop
+keeps): nothing the model could say would change the answer. With ISTA (y = x) the
+next gradient's forward pass gives the verdict for free. Rows leave the batch only at abort-early checks, so between checks the loop
 indexes nothing.
 """
 
