@@ -54,6 +54,7 @@ WEIGHTS: dict[str, Weights] = {
         _student(40, "d057ef48948493b6ada3965c30e469bdf3d9283be605fd262a9919151764313f"),
         _student(50, "00ed48e52f4b7e28dd43fea621270c1a2d2afae9d7ea29ec8398351b301a04b5"),
         _student(60, "488de03724212dfdfe579af203c4af002fc4ccdc22f48e51e0cfbc0c3f5e9937"),
+        _student(70, "1a6e7cab23c8980e94c3cc021cf3382d40167ab8e0bdc973ecaa7b1a3dd8e3e1"),
         _student(100, "800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17"),
     ]),
 }
