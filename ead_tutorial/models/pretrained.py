@@ -56,6 +56,7 @@ WEIGHTS: dict[str, Weights] = {
         _student(60, "488de03724212dfdfe579af203c4af002fc4ccdc22f48e51e0cfbc0c3f5e9937"),
         _student(70, "1a6e7cab23c8980e94c3cc021cf3382d40167ab8e0bdc973ecaa7b1a3dd8e3e1"),
         _student(80, "46cd5859c211ae440ab7735329bef9494df8d2cb319d8b44b22122f00bd3f18f"),
+        _student(90, "a933fa5bcd0b8eea1dd6785ea2c122ffa6b495887f5ba159c076c58d64c60c4d"),
         _student(100, "800ef64268c5794fa939efb81354e92f7ef54abd546b3b581e56f07a2341ab17"),
     ]),
 }
