@@ -243,7 +243,8 @@ def _load_version(name: str, profile: str, path: str, version: tuple[int, int, i
 
 
 def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callable[..., Any],
-              desc: str, reuse: dict[str, Reuse] | None = None, pass_finished: bool = False) -> dict[str, Any]:
+              desc: str, reuse: dict[str, Reuse] | None = None, pass_finished: bool = False,
+              holds: Callable[[dict[str, Any], str], bool] | None = None) -> dict[str, Any]:
     """``compute(key)`` for every key, in order, keeping each finished part in a :class:`Checkpoint`.
 
     With ``run.keep`` an interrupted run resumes after its last finished part (and says how
@@ -252,9 +253,11 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
     ``run.keep``, so that quick runs always compute). Every part's seconds, hardware and
     code go into ``run.ledger``. With ``pass_finished`` a part that needs earlier ones is
     computed as ``compute(key, finished)``, ``finished`` holding every part done so far
-    (resumed ones included). Returns key -> part, and clears the checkpoint.
+    (resumed ones included). ``holds(old_config, key)``, if given, keeps the parts of a
+    checkpoint written with another configuration that this one leaves unchanged (see
+    :class:`~ead_tutorial.store.Checkpoint`). Returns key -> part, and clears the checkpoint.
     """
-    finished = Checkpoint(run.name, run.profile, config, enabled=run.keep)
+    finished = Checkpoint(run.name, run.profile, config, enabled=run.keep, holds=holds)
     remaining = [key for key in keys if key not in finished]
     if len(remaining) < len(keys):
         tqdm.write(f"{run.name}: resuming with {len(keys) - len(remaining)} of {len(keys)} parts already finished",
@@ -718,6 +721,25 @@ def table_11_reuse(config: dict[str, Any]) -> dict[str, Reuse]:
             for attack in ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")}
 
 
+def table_11_part_holds(config: dict[str, Any]) -> Callable[[dict[str, Any], str], bool]:
+    """Whether a part (``"network / attack"``) of a Table 11 run with another configuration holds under ``config``.
+
+    It does when every shared setting is equal and its network is the same file with the same
+    sha256 in both: a retrained student makes only its own rows stale, and a run on some of
+    the networks counts toward the run on all of them.
+    """
+    def shared(settings: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in settings.items() if key not in ("networks", "sha256")}
+
+    def holds(old: dict[str, Any], key: str) -> bool:
+        network = key.split(" / ")[0]
+        return (shared(old) == shared(config) and network in config["networks"]
+                and old.get("networks", {}).get(network) == config["networks"][network]
+                and old.get("sha256", {}).get(network) == config["sha256"].get(network) is not None)
+
+    return holds
+
+
 @experiment("ead-table-11", ead_table_11_config)
 def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """EAD's Table 11 on MNIST: C&W and EAD against the undefended network and the distilled students.
@@ -737,6 +759,12 @@ def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
             f"{'is' if len(missing) == 1 else 'are'} not shipped yet; train each with "
             "`python -m ead_tutorial.models.distill --temperature T` and register it in "
             "ead_tutorial.models.pretrained.WEIGHTS")
+    # The sha256 of each network names the weights its rows were computed on (a setting given by hand must agree).
+    wrong = [network for network, name in networks.items() if config["sha256"].get(network) != WEIGHTS[name].sha256]
+    if wrong:
+        raise ValueError(f"ead-table-11's sha256 setting does not match the shipped weights of {', '.join(wrong)}; "
+                         "give each network the sha256 of ead_tutorial.models.pretrained.WEIGHTS, "
+                         "or leave the setting out")
     attacks = ("C&W (L2)", "EAD (EN rule)", "EAD (L1 rule)")
 
     @functools.lru_cache(maxsize=1)  # the parts of one network come one after another
@@ -751,7 +779,8 @@ def ead_table_11(config: dict[str, Any], run: Run) -> dict[str, Any]:
         return timed_summary(attack_run, by, config["seed"])
 
     keys = [f"{network} / {attack}" for network in networks for attack in attacks]
-    parts = run_parts(run, config, keys, part, "Table 11 attacks", reuse=table_11_reuse(config))
+    parts = run_parts(run, config, keys, part, "Table 11 attacks", reuse=table_11_reuse(config),
+                      holds=table_11_part_holds(config))
     return {"results": {network: {attack: parts[f"{network} / {attack}"] for attack in attacks}
                         for network in networks}}
 

@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ead_tutorial.profiles import check_profile
 
@@ -125,12 +125,14 @@ class Checkpoint:
 
     Parts are stored under ``results/<name>/<profile>.partial.json`` together with the
     configuration; a rerun with the same configuration skips the finished parts, and a
-    different configuration starts afresh. ``clear()`` removes the file once the whole
-    result is saved. With ``enabled=False`` (short runs) the parts are kept in memory only.
+    different configuration starts afresh, except for the parts ``holds(old_config, key)``
+    says it leaves unchanged (e.g. the rows of a network whose weights are the same in both).
+    ``clear()`` removes the file once the whole result is saved. With ``enabled=False``
+    (short runs) the parts are kept in memory only.
     """
 
     def __init__(self, name: str, profile: str, config: dict[str, Any], directory: Path | None = None,
-                 enabled: bool = True):
+                 enabled: bool = True, holds: Callable[[dict[str, Any], str], bool] | None = None):
         self.path = result_path(name, profile, directory).with_suffix(".partial.json")
         self.config = json.loads(json.dumps(config))
         self.parts: dict[str, Any] = {}
@@ -148,8 +150,14 @@ class Checkpoint:
                     self.parts = parts
                     self.ledger = stored.get("ledger", {})
                 else:
-                    warnings.warn(f"ignoring the checkpoint {self.path}: it was written with another configuration; "
-                                  "starting afresh", stacklevel=2)
+                    kept = [key for key in parts if holds is not None and holds(config, key)]
+                    self.parts = {key: parts[key] for key in kept}
+                    self.ledger = {key: how for key, how in stored.get("ledger", {}).items() if key in kept}
+                    warnings.warn(
+                        f"the checkpoint {self.path} was written with another configuration; keeping the "
+                        f"{len(kept)} of its {len(parts)} parts that this one leaves unchanged" if kept else
+                        f"ignoring the checkpoint {self.path}: it was written with another configuration; "
+                        "starting afresh", stacklevel=2)
 
     def __contains__(self, key: str) -> bool:
         return key in self.parts

@@ -457,3 +457,34 @@ def test_table_11_attacks_the_papers_temperatures_and_refuses_to_start_before_ev
     monkeypatch.delitem(WEIGHTS, "mnist-distilled-T10")
     with pytest.raises(RuntimeError, match="T=10 is not shipped yet"):
         EXPERIMENTS["ead-table-11"]("quick", keep=False)
+
+
+def test_a_retrained_student_makes_only_its_own_table_11_rows_stale(tmp_path):
+    from ead_tutorial.store import Checkpoint
+
+    config = EXPERIMENTS["ead-table-11"].config("standard")
+    # A checkpoint of a run on all networks but T=10, one of whose students (T=20) was retrained since.
+    earlier = json.loads(json.dumps(config))
+    del earlier["networks"]["T=10"], earlier["sha256"]["T=10"]
+    earlier["sha256"]["T=20"] = "0" * 64
+    first = Checkpoint("ead-table-11", "standard", earlier, tmp_path)
+    for key in ("T=1 / C&W (L2)", "T=1 / EAD (EN rule)", "T=20 / C&W (L2)"):
+        first[key] = {"success_rate": 1.0}
+    with pytest.warns(UserWarning, match="keeping the 2 of its 3 parts"):
+        resumed = Checkpoint("ead-table-11", "standard", config, tmp_path,
+                             holds=experiments.table_11_part_holds(config))
+    assert list(resumed.parts) == ["T=1 / C&W (L2)", "T=1 / EAD (EN rule)"]
+    assert set(resumed.ledger) <= set(resumed.parts)
+    # Any other setting changed, nothing holds; without a rule, nothing holds either.
+    fewer_images = config | {"n_images": 2}
+    with pytest.warns(UserWarning, match="starting afresh"):
+        assert not Checkpoint("ead-table-11", "standard", fewer_images, tmp_path,
+                              holds=experiments.table_11_part_holds(fewer_images)).parts
+    with pytest.warns(UserWarning, match="starting afresh"):
+        assert not Checkpoint("ead-table-11", "standard", config, tmp_path).parts
+
+
+def test_table_11_refuses_a_sha256_setting_that_is_not_the_shipped_weights():
+    config = EXPERIMENTS["ead-table-11"].config("quick")
+    with pytest.raises(ValueError, match="does not match the shipped weights of T=10"):
+        EXPERIMENTS["ead-table-11"]("quick", keep=False, sha256=config["sha256"] | {"T=10": "0" * 64})
