@@ -159,6 +159,35 @@ def l1_saved(en_part: dict[str, Any], l1_part: dict[str, Any], *, seed: int = 0,
     return pd.DataFrame(table).T
 
 
+def difference(part: dict[str, Any], other: dict[str, Any], metric: str, *, by: str, case: str = "average",
+               seed: int = 0, level: float = 0.95, resamples: int = 2000,
+               targets_per_image: int = 9) -> dict[str, float]:
+    """How much more ``metric`` one stored attack part needs than another in ``case``, with a bootstrap interval.
+
+    ``part`` and ``other`` are stored parts (with "rows") of one attack on two networks, each
+    ranking an image's targets by ``by``. The difference is the mean of ``metric`` over the
+    case's successful images of ``part`` minus that of ``other``. The stored rows do not name
+    their images, so the two parts' images are drawn with replacement independently (seeds
+    ``seed`` and ``seed + 1``): the interval holds whether or not the networks were attacked
+    on the same images, and is wider than a paired one would be where they were.
+
+    Returns {"difference", "low", "high"}, in the metric's units (positive: ``part`` needs more).
+    """
+    import numpy as np
+
+    means = []
+    for offset, stored in enumerate((part, other)):
+        ok, values = case_rows(*rows_from_record(stored["rows"]), by=by, seed=seed,
+                               targets_per_image=targets_per_image)[case]
+        ok, value = ok.numpy(), values[metric].double().numpy()
+        draws = bootstrap_draws(len(ok), resamples, seed + offset)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a draw without a successful image
+            drawn = np.where(ok[draws], value[draws], 0.0).sum(1) / ok[draws].sum(1)
+        means.append((value[ok].mean() if ok.any() else float("nan"), drawn))
+    low, high = percentile_interval(means[0][1] - means[1][1], level)
+    return {"difference": float(means[0][0] - means[1][0]), "low": low, "high": high}
+
+
 def as_paper_table(parts: dict[tuple, dict[str, Any]], names: tuple[str, str], section: str = "cases",
                    metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf")) -> pd.DataFrame:
     """Stored parts as a table shaped like the paper's (:mod:`ead_tutorial.paper_tables`).

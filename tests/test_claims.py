@@ -84,3 +84,38 @@ def test_stored_parts_become_a_table_the_claims_read():
     table = report.as_paper_table(parts, ("attack", "T"))
     pd.testing.assert_frame_equal(table, paper, check_dtype=False, check_names=False)
     assert claims.table_11(table).all()
+
+
+def _table_14_parts(scale: dict[str, float]):
+    """Synthetic stored ead-table-14 parts: every network's rows are one draw, scaled per training."""
+    import torch
+
+    from ead_tutorial import metrics
+
+    l1 = 5 + 10 * torch.rand(20 * 9, generator=torch.Generator().manual_seed(0))
+    success = torch.ones(20 * 9, dtype=torch.bool)
+    parts = {}
+    for training, factor in scale.items():
+        rows = metrics.row_record(success, {"L1": factor * l1, "L2": factor * l1.sqrt(), "Linf": factor * l1 / 30})
+        for attack, by in (("C&W (L2)", "L2"), ("EAD (EN rule)", "L1"), ("EAD (L1 rule)", "L1")):
+            norms = {name: torch.tensor(values) for name, values in rows.items() if name != "success"}
+            parts[attack, training] = {"rows": rows, "cases": metrics.case_table(success, norms, by=by).to_dict("index")}
+    return parts
+
+
+def test_table_14_comparisons_set_each_claimed_network_against_the_one_it_should_beat():
+    parts = _table_14_parts({"None": 1.0, "EAD (L1 rule)": 1.2, "EAD (EN rule)": 1.2, "C&W (L2)": 1.3, "EAD + C&W": 2.0})
+    table = claims.table_14_comparisons(parts, paper_tables.table_14_mnist())
+    assert len(table) == 3 * 2 * 3 + 5  # every single-method distortion, and the five joint ones
+    joint = table.xs("joint training raises it over either method alone", level="claim")
+    # The joint network is set against the better single-method network, here C&W's, and beats it clearly.
+    assert set(joint.index.get_level_values("against")) == {"C&W (L2)"}
+    assert (joint["low"] > 0).all()
+    single = table.xs("one method raises it over the null model", level="claim")
+    assert set(single.index.get_level_values("against")) == {"None"} and (single["difference"] > 0).all()
+    # The paper's own differences for the same pairs (C&W against C&W-trained minus null: 2.51 in L1).
+    assert single.loc[("C&W (L2)", "L1", "C&W (L2)", "None"), "paper"] == pytest.approx(24.97 - 22.46)
+    # A joint network no better than the others: its differences are not resolved.
+    equal = claims.table_14_comparisons(_table_14_parts(dict.fromkeys(
+        ("None", "EAD (L1 rule)", "EAD (EN rule)", "C&W (L2)", "EAD + C&W"), 1.0)))
+    assert ((equal["low"] < 0) & (equal["high"] > 0)).all() and "paper" not in equal

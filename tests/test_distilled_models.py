@@ -4,13 +4,14 @@ import pytest
 import torch
 
 from ead_tutorial.models import WEIGHTS, accuracy, distilled_temperatures, pretrained, training_record
+from ead_tutorial.experiments import PAPER_TEMPERATURES
 from ead_tutorial.models.distill import weights_name
 
 TEMPERATURES = distilled_temperatures()
 
 
-def test_the_chapters_students_are_shipped():
-    assert {1.0, 10.0, 100.0} <= set(TEMPERATURES)
+def test_every_temperature_the_paper_attacks_is_shipped():
+    assert set(TEMPERATURES) == {float(t) for t in PAPER_TEMPERATURES}
 
 
 @pytest.mark.parametrize("temperature", TEMPERATURES, ids=lambda t: f"T{t:g}")
@@ -20,6 +21,7 @@ def test_a_shipped_student_meets_its_accuracy_and_its_record(temperature, mnist_
     assert record["temperature"] == temperature
     assert record["sha256"] == WEIGHTS[name].sha256 and record["command"] == WEIGHTS[name].command
     assert f"--temperature {temperature:g}" in record["command"]
+    assert record["config"]["epochs"] == 50, "every student follows the published recipe: 50 + 50 epochs"
     x, y = mnist_test
     measured = accuracy(pretrained(name, device="cpu"), x, y)
     assert measured >= 0.985

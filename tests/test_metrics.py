@@ -237,3 +237,28 @@ def test_the_l1_saved_by_the_l1_rule_is_the_share_of_the_en_rules_l1_with_an_int
     saved = report.l1_saved(_stored_part(everywhere, en_l1), _stored_part(everywhere, varied))
     assert (saved["low"] < saved["saved"]).all() and (saved["saved"] < saved["high"]).all()
     assert (saved["low"] > 0).all() and (saved["high"] < 0.4).all()
+
+
+def test_the_difference_between_two_networks_needs_is_the_gap_of_their_case_means_with_an_interval():
+    from ead_tutorial import report
+
+    generator = torch.Generator().manual_seed(1)
+    l1 = 5 + 10 * torch.rand(20 * 9, generator=generator)
+    everywhere = torch.ones(20 * 9, dtype=torch.bool)
+    base = _stored_part(everywhere, l1)
+    # A part against itself: no difference, and an interval about zero from the independent draws.
+    same = report.difference(base, base, "L1", by="L1")
+    assert same["difference"] == 0 and same["low"] < 0 < same["high"]
+    # Twice the L1 on every row: the difference is the case mean itself, and resolved.
+    mean = metrics.case_table(everywhere, {"L1": l1}, by="L1")["L1"]
+    doubled = report.difference(_stored_part(everywhere, 2 * l1), base, "L1", by="L1")
+    assert abs(doubled["difference"] - mean["average"]) < 1e-4 and doubled["low"] > 0
+    worst = report.difference(_stored_part(everywhere, 2 * l1), base, "L1", by="L1", case="worst")
+    assert abs(worst["difference"] - mean["worst"]) < 1e-4
+    # A failed row leaves its image out of the case mean (its recorded distortion is meaningless).
+    failed = everywhere.clone()
+    failed[:9] = False
+    spoiled = l1.clone()
+    spoiled[:9] = 1e6
+    kept = report.difference(_stored_part(failed, spoiled), _stored_part(failed, l1), "L1", by="L1", case="best")
+    assert kept["difference"] == pytest.approx(0, abs=1e-4) and kept["high"] < 1e3

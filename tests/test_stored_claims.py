@@ -214,15 +214,30 @@ def test_transfer_cw_misses_c_and_w_with_the_box_projected_closes_most_of_eads_e
 
 
 def test_ead_table_14_adversarial_training_raises_the_distortion_attacks_need():
-    """The adversarial_training chapter's claims on the stored result, test accuracy included."""
-    from ead_tutorial import claims, report
+    """The adversarial_training chapter's account of the stored result: accuracy kept and every single-method
+    rise as the paper says; C&W misses hard targets and the joint claim fails on the means, but no joint
+    comparison is resolved and every one of the paper's differences lies inside our interval."""
+    from ead_tutorial import claims, paper_tables, report
 
-    data = _stored("ead-table-14").data
+    stored = _stored("ead-table-14")
+    data = stored.data
     parts = {(attack, training): part for training, by_attack in data["results"].items()
              for attack, part in by_attack.items()}
     accuracy = {training: network["test accuracy"] for training, network in data["networks"].items()}
     checks = claims.table_14(report.as_paper_table(parts, ("attack", "training")), accuracy=accuracy)
-    assert checks.all(), checks[~checks]
+    assert set(checks.index[~checks]) == {
+        "every attack succeeds on every network (average case)",
+        "joint training raises C&W's and EAD (EN)'s L1 and L2, and EAD (L1)'s L2, above either method alone"}
+    # Only C&W misses rows; EAD succeeds on every row of every network.
+    for (attack, training), part in parts.items():
+        assert attack == "C&W (L2)" or all(part["rows"]["success"]), (attack, training)
+    paper = paper_tables.table_14_mnist()
+    comparisons = claims.table_14_comparisons(parts, paper, seed=stored.config.get("seed", 0))
+    joint = comparisons.xs("joint training raises it over either method alone", level="claim")
+    single = comparisons.xs("one method raises it over the null model", level="claim")
+    assert ((joint["low"] < 0) & (joint["high"] > 0)).all()
+    assert (single["difference"] > 0).all() and (single["low"] > 0).mean() >= 1 / 3
+    assert comparisons["paper"].between(comparisons["low"], comparisons["high"]).all()
 
 
 def test_cw_fails_its_hard_targets_for_want_of_budget_not_for_its_first_c():

@@ -48,7 +48,7 @@ WEIGHTS: dict[str, Weights] = {
     # The distilled students; each one's record (mnist-distilled-T<T>.json) gives its accuracy and training.
     **dict([
         _student(1, "3899530b759ef5bd6b74c692326e6f75757094053fa78eb3e1ec8ad2953f1400"),
-        _student(10, "c843c64cb911bb3cf961112c950c08f44f7ef876bec9fdb65c5611a82552f099", epochs=10),
+        _student(10, "e8ff72772d848668da4732742e2456411c641af3e04538740d02f2ed9eaf5d62"),
         _student(20, "c675ce6aa9c260777c0fa288474552a4405fb76126d52e23168a713e8f7d86b2"),
         _student(30, "25241c0e0305a4c7130b4a0b7dcf6fb50ba9f12b1af6e5d89755b3e63c33877b"),
         _student(40, "d057ef48948493b6ada3965c30e469bdf3d9283be605fd262a9919151764313f"),
