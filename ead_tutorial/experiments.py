@@ -44,6 +44,8 @@ class Run:
     keep: bool
     # part -> how it was made, filled by run_parts (see Checkpoint.ledger)
     ledger: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict, compare=False)
+    # checkpoints of other runs of this experiment whose finished parts this one takes (see Checkpoint's ``also``)
+    resume_from: tuple[str, ...] = ()
     # when it started, to the microsecond: it names the run in the ledger, so two runs never share it
     started: str = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M:%S.%f UTC"))
@@ -257,7 +259,7 @@ def run_parts(run: Run, config: dict[str, Any], keys: list[str], compute: Callab
     checkpoint written with another configuration that this one leaves unchanged (see
     :class:`~ead_tutorial.store.Checkpoint`). Returns key -> part, and clears the checkpoint.
     """
-    finished = Checkpoint(run.name, run.profile, config, enabled=run.keep, holds=holds)
+    finished = Checkpoint(run.name, run.profile, config, enabled=run.keep, holds=holds, also=run.resume_from)
     remaining = [key for key in keys if key not in finished]
     if len(remaining) < len(keys):
         tqdm.write(f"{run.name}: resuming with {len(keys) - len(remaining)} of {len(keys)} parts already finished",
@@ -894,7 +896,7 @@ def ead_table_14(config: dict[str, Any], run: Run) -> dict[str, Any]:
 
     keep = run.keep
     work = run.work_dir(config) if keep else None
-    finished = Checkpoint(run.name, run.profile, config, enabled=keep)
+    finished = Checkpoint(run.name, run.profile, config, enabled=keep, also=run.resume_from)
     x_train, y_train = load_mnist("train", verbose=False)
     x_test, y_test = load_mnist("test", verbose=False)
     order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(config["seed"]))
@@ -1144,18 +1146,21 @@ def ead_stopping_rules(config: dict[str, Any], run: Run) -> dict[str, Any]:
 
 
 def run_experiment(name: str, profile: str, *, save: bool = True, keep: bool | None = None,
-                   **overrides: Any) -> StoredResult:
+                   resume_from: tuple[str, ...] = (), **overrides: Any) -> StoredResult:
     """Run experiment ``name`` at ``profile``, timing it, and store the result unless ``save=False``.
 
     ``overrides`` replace entries of the profile's configuration (see :class:`Experiment`);
-    ``keep`` turns checkpoints on or off (default: on except at the quick profile).
+    ``keep`` turns checkpoints on or off (default: on except at the quick profile);
+    ``resume_from`` names checkpoints of other runs whose finished parts this one takes.
     """
     if name not in EXPERIMENTS:
         raise KeyError(f"no experiment called {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
     started = time.perf_counter()
     digest = code_digest()  # of the code as it starts (parts resumed from a checkpoint may be older)
     profile = check_profile(profile)
-    run = Run(name, profile, keep=profile != "quick" if keep is None else keep)
+    run = Run(name, profile, keep=profile != "quick" if keep is None else keep, resume_from=tuple(map(str, resume_from)))
+    if run.resume_from and not run.keep:
+        raise ValueError("resume_from needs checkpoints on: drop keep=False (at the quick profile, pass keep=True)")
     config, data = EXPERIMENTS[name](profile, run=run, **overrides)
     # Parts finished by earlier runs (or reused from another result), and the pieces earlier runs finished of
     # this run's parts, add the seconds they took.

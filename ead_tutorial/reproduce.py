@@ -5,7 +5,9 @@
 (repeatable; VALUE in JSON, e.g. ``--set n_images=2``) changes one setting, for a smaller
 or a different run; the result is stored with the configuration it actually ran.
 At the standard and paper profiles each finished part is checkpointed, so a run that is
-stopped, even killed, resumes where it stopped when started again.
+stopped, even killed, resumes where it stopped when started again. Two runs on different
+parts (e.g. ``--set networks=...`` with its own ``EAD_TUTORIAL_RESULTS``) can go at once; a
+later run given ``--resume-from`` the other's ``.partial.json`` takes its finished parts.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="change one setting of the configuration (VALUE in JSON); repeatable")
     parser.add_argument("--keep", action=argparse.BooleanOptionalAction, default=None,
                         help="checkpoint finished parts (default: at every profile but quick)")
+    parser.add_argument("--resume-from", action="append", default=[], metavar="CHECKPOINT",
+                        help="also take the finished parts of another run's checkpoint (a .partial.json file, "
+                             "e.g. of a run on some of the networks in its own $EAD_TUTORIAL_RESULTS); repeatable")
     args = parser.parse_args(argv)
     if args.list or args.name is None:
         for name, registered in sorted(EXPERIMENTS.items()):
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.config:
         print(json.dumps(config, indent=1))
         return
-    result = run_experiment(args.name, profile, keep=args.keep, **overrides)
+    result = run_experiment(args.name, profile, keep=args.keep, resume_from=tuple(args.resume_from), **overrides)
     print(f"{result.provenance()}\nsaved to {result_path(args.name, profile)}")
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ead_tutorial.profiles import check_profile
 
@@ -129,10 +129,15 @@ class Checkpoint:
     says it leaves unchanged (e.g. the rows of a network whose weights are the same in both).
     ``clear()`` removes the file once the whole result is saved. With ``enabled=False``
     (short runs) the parts are kept in memory only.
+
+    ``also`` names the checkpoints of other runs of the same experiment (e.g. one on some of
+    the networks, run at the same time in its own ``$EAD_TUTORIAL_RESULTS``): each of their
+    parts that this one lacks is taken by the same rule, and written to this checkpoint at once.
     """
 
     def __init__(self, name: str, profile: str, config: dict[str, Any], directory: Path | None = None,
-                 enabled: bool = True, holds: Callable[[dict[str, Any], str], bool] | None = None):
+                 enabled: bool = True, holds: Callable[[dict[str, Any], str], bool] | None = None,
+                 also: Sequence[str | Path] = ()):
         self.path = result_path(name, profile, directory).with_suffix(".partial.json")
         self.config = json.loads(json.dumps(config))
         self.parts: dict[str, Any] = {}
@@ -158,6 +163,27 @@ class Checkpoint:
                         f"{len(kept)} of its {len(parts)} parts that this one leaves unchanged" if kept else
                         f"ignoring the checkpoint {self.path}: it was written with another configuration; "
                         "starting afresh", stacklevel=2)
+        taken = sum(self._take(Path(other), holds) for other in also)
+        if taken and enabled:
+            self._write()
+
+    def _take(self, other: Path, holds: Callable[[dict[str, Any], str], bool] | None) -> int:
+        """Add the parts of the checkpoint ``other`` that this one lacks and that hold here; return how many."""
+        try:
+            stored = json.loads(other.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no checkpoint at {other}: give the .partial.json file another run of "
+                                    f"{self.path.parent.name} left") from None
+        if not isinstance(stored, dict) or "data" in stored or not {"config", "parts"} <= set(stored):
+            raise ValueError(f"{other} is not a checkpoint (a .partial.json file with 'config' and 'parts')"
+                             + (", but a finished result" if isinstance(stored, dict) and "data" in stored else ""))
+        config, parts = stored["config"], stored["parts"]
+        taken = [key for key in parts if key not in self.parts
+                 and (config == self.config or (holds is not None and holds(config, key)))]
+        self.parts.update({key: parts[key] for key in taken})
+        self.ledger.update({key: how for key, how in stored.get("ledger", {}).items() if key in taken})
+        warnings.warn(f"took {len(taken)} of the {len(parts)} parts of the checkpoint {other}", stacklevel=3)
+        return len(taken)
 
     def __contains__(self, key: str) -> bool:
         return key in self.parts
@@ -172,8 +198,10 @@ class Checkpoint:
         """Keep part ``key`` with ``how`` it was made (JSON types), and write the checkpoint."""
         self.parts[key] = value
         self.ledger[key] = json.loads(json.dumps(how))
-        if not self.enabled:
-            return
+        if self.enabled:
+            self._write()
+
+    def _write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"config": self.config, "parts": self.parts, "ledger": self.ledger},

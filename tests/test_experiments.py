@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ead_tutorial import experiments, store
+from ead_tutorial import experiments, reproduce, store
 from ead_tutorial.experiments import EXPERIMENTS
 from ead_tutorial.profiles import PROFILES
 
@@ -488,3 +488,36 @@ def test_table_11_refuses_a_sha256_setting_that_is_not_the_shipped_weights():
     config = EXPERIMENTS["ead-table-11"].config("quick")
     with pytest.raises(ValueError, match="does not match the shipped weights of T=10"):
         EXPERIMENTS["ead-table-11"]("quick", keep=False, sha256=config["sha256"] | {"T=10": "0" * 64})
+
+
+def test_a_run_on_some_networks_elsewhere_gives_its_finished_table_11_rows_to_the_whole_run(tmp_path):
+    from ead_tutorial.store import Checkpoint
+
+    config = EXPERIMENTS["ead-table-11"].config("standard")
+    holds = experiments.table_11_part_holds(config)
+    main = Checkpoint("ead-table-11", "standard", config, tmp_path / "main")
+    main["T=1 / C&W (L2)"] = {"from": "main"}
+    # A second run, at the same time, on two other students, with its own results folder.
+    some = json.loads(json.dumps(config))
+    some["networks"] = {n: config["networks"][n] for n in ("T=90", "T=100")}
+    some["sha256"] = {n: config["sha256"][n] for n in ("T=90", "T=100")}
+    other = Checkpoint("ead-table-11", "standard", some, tmp_path / "other")
+    other.record("T=100 / C&W (L2)", {"from": "other"}, {"seconds": 60.0})
+    other["T=10 / C&W (L2)"] = {"from": "nowhere"}  # not a network of its configuration: it does not hold
+    with pytest.warns(UserWarning, match="took 1 of the 2 parts"):
+        combined = Checkpoint("ead-table-11", "standard", config, tmp_path / "main", holds=holds, also=[other.path])
+    assert combined.parts == {"T=1 / C&W (L2)": {"from": "main"}, "T=100 / C&W (L2)": {"from": "other"}}
+    assert combined.ledger["T=100 / C&W (L2)"]["seconds"] == 60.0
+    # The parts taken are written to this run's own checkpoint at once.
+    assert json.loads(main.path.read_text())["parts"] == combined.parts
+    # A finished result, or no file, is refused with what to give instead.
+    finished = tmp_path / "standard.json"
+    finished.write_text(json.dumps({"config": config, "parts": {}, "data": {}}))
+    with pytest.raises(ValueError, match="not a checkpoint.*a finished result"):
+        Checkpoint("ead-table-11", "standard", config, tmp_path / "main", holds=holds, also=[finished])
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        Checkpoint("ead-table-11", "standard", config, tmp_path / "main", holds=holds, also=[tmp_path / "none.json"])
+    with pytest.raises(ValueError, match="needs checkpoints on"):
+        experiments.run_experiment("mnist-accuracy", "quick", save=False, resume_from=(str(other.path),))
+    with pytest.raises(ValueError, match="needs checkpoints on"):  # the command line passes it through
+        reproduce.main(["mnist-accuracy", "--profile", "quick", "--resume-from", str(other.path)])
