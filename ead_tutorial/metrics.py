@@ -135,6 +135,15 @@ def percentile_interval(statistic, level: float = 0.95) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def drawn_means(ok: torch.Tensor, values: torch.Tensor, draws):
+    """The mean of ``values`` (float, one per image) over the images where ``ok`` (bool) holds, in each
+    draw of :func:`bootstrap_draws`: float64 array, one per draw (NaN for a draw without such an image)."""
+    import numpy as np
+
+    ok = ok.numpy()[draws]
+    return np.where(ok, values.double().numpy()[draws], 0.0).sum(1) / np.where(ok.any(1), ok.sum(1), np.nan)
+
+
 def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, targets_per_image: int = 9,
                    by: str = "L2", seed: int = 0, level: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
     """Percentile bootstrap intervals over images for every number of :func:`case_table`.
@@ -151,10 +160,8 @@ def case_intervals(success: torch.Tensor, norms: dict[str, torch.Tensor], *, tar
     draws = bootstrap_draws(len(next(iter(cases.values()))[0]), resamples, seed)
     table = {}
     for case, (ok, values) in cases.items():
-        ok = ok.numpy()[draws]
-        columns = {"ASR": 100.0 * ok.mean(1)} | {
-            name: np.where(ok, value.double().numpy()[draws], 0.0).sum(1) / np.where(ok.any(1), ok.sum(1), np.nan)
-            for name, value in values.items()}
+        columns = {"ASR": 100.0 * ok.numpy()[draws].mean(1)} | {
+            name: drawn_means(ok, value, draws) for name, value in values.items()}
         for name, statistic in columns.items():
             table[case, name, "low"], table[case, name, "high"] = percentile_interval(statistic, level)
     frame = pd.Series(table).unstack([1, 2])

@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from ead_tutorial.metrics import CASES, bootstrap_draws, case_intervals, case_rows, percentile_interval, rows_from_record
+from ead_tutorial.metrics import (CASES, bootstrap_draws, case_intervals, case_rows, drawn_means, mean_over,
+                                  percentile_interval, rows_from_record)
 
 # Decimals that mean something for each metric (success rate in percent, distortions).
 DECIMALS = {"ASR": 1, "L0": 1, "L1": 2, "L2": 3, "Linf": 3}
@@ -173,17 +174,12 @@ def difference(part: dict[str, Any], other: dict[str, Any], metric: str, *, by: 
 
     Returns {"difference", "low", "high"}, in the metric's units (positive: ``part`` needs more).
     """
-    import numpy as np
-
     means = []
     for offset, stored in enumerate((part, other)):
         ok, values = case_rows(*rows_from_record(stored["rows"]), by=by, seed=seed,
                                targets_per_image=targets_per_image)[case]
-        ok, value = ok.numpy(), values[metric].double().numpy()
-        draws = bootstrap_draws(len(ok), resamples, seed + offset)
-        with np.errstate(invalid="ignore", divide="ignore"):  # a draw without a successful image
-            drawn = np.where(ok[draws], value[draws], 0.0).sum(1) / ok[draws].sum(1)
-        means.append((value[ok].mean() if ok.any() else float("nan"), drawn))
+        drawn = drawn_means(ok, values[metric], bootstrap_draws(len(ok), resamples, seed + offset))
+        means.append((mean_over(values[metric], ok), drawn))
     low, high = percentile_interval(means[0][1] - means[1][1], level)
     return {"difference": float(means[0][0] - means[1][0]), "low": low, "high": high}
 
