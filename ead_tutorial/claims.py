@@ -68,6 +68,15 @@ def _require(table: pd.DataFrame, attacks: tuple[str, ...]) -> None:
         raise KeyError(f"the table lacks the attacks {missing}; it has {sorted(have)}")
 
 
+def _at_least(rates: pd.Series, bound: float) -> bool:
+    """Whether every success rate (percent) is at least ``bound``, read at the precision a rate of rows has.
+
+    Results stored before rates were counted exactly hold float32 means: 18 rows of 20 was stored
+    as 89.9999976, which is 90% and must pass a bound of 90.
+    """
+    return bool((rates.round(4) >= bound).all())
+
+
 def table_11(table: pd.DataFrame, min_asr: float = 99.0) -> pd.Series:
     """The paper's claims about its Table 11 (C&W and EAD against defensive distillation), on ``table``.
 
@@ -82,7 +91,7 @@ def table_11(table: pd.DataFrame, min_asr: float = 99.0) -> pd.Series:
     l1 = {name: _average(table, name, "L1") for name in ("C&W (L2)", *EAD_RULES)}
     return pd.Series({
         f"every attack succeeds at least {min_asr:g}% of the time at every T (average case)":
-            all((rates >= min_asr).all() for rates in asr.values()),
+            all(_at_least(rates, min_asr) for rates in asr.values()),
         "EAD has less L1 than C&W (L2) at every T, with either rule":
             all((l1[rule] < l1["C&W (L2)"]).all() for rule in EAD_RULES),
         "the L1 rule's L1 is at most the EN rule's at every T": bool((l1["EAD (L1 rule)"] <= l1["EAD (EN rule)"]).all()),

@@ -54,6 +54,10 @@ def test_distillation_stopping_an_attack_fails_the_table_11_claim():
     assert not checks.iloc[0] and checks.iloc[1:].all()
     assert claims.table_11(table, min_asr=90.0).all()  # the margin is the caller's, and named in the claim
     assert "90%" in claims.table_11(table, min_asr=90.0).index[0]
+    table.loc[("C&W (L2)", 50), ("average", "ASR")] = 89.99999761581421  # 18 of 20 as a float32 mean stored it
+    assert claims.table_11(table, min_asr=90.0).all()
+    table.loc[("C&W (L2)", 50), ("average", "ASR")] = 89.9  # a rate below the bound still fails it
+    assert not claims.table_11(table, min_asr=90.0).iloc[0]
 
 
 def test_a_transfer_rate_that_dips_before_its_peak_fails_unless_within_the_slack():

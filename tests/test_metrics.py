@@ -33,6 +33,7 @@ def test_distortions_of_an_unchanged_image_are_zero():
 
 def test_success_rate_is_a_percentage():
     assert metrics.success_rate(torch.tensor([True, False, True, True])) == 75.0
+    assert metrics.success_rate(torch.arange(20) < 18) == 90.0  # exactly: float32's mean gives 89.9999976
     with pytest.raises(ValueError):
         metrics.success_rate(torch.tensor([], dtype=torch.bool))
 
