@@ -1002,16 +1002,32 @@ def cw_hard_targets(config: dict[str, Any], run: Run) -> dict[str, Any]:
     text) instead of 1e-3, and with ``long_steps`` iterations per round (C&W's own default is
     10,000; the EAD paper gives 1,000); and EAD (EN rule) with the table's budget.
     """
-    from ead_tutorial.attacks import cw_l2, ead
     from ead_tutorial.models import pretrained
 
     source = load_result(config["source"], config["source_profile"])
-    failed = [row for row, ok in enumerate(source.data["attacks"]["C&W (L2)"]["rows"]["success"]) if not ok]
+    model = pretrained(source.config["model"])
+    return {"source created": source.created,
+            **cw_suspects(model, source.data["attacks"]["C&W (L2)"], source.config, config, run,
+                          f"the stored {config['source']}")}
+
+
+def cw_suspects(model: torch.nn.Module, cw_part: dict[str, Any], source_config: dict[str, Any],
+                config: dict[str, Any], run: Run, where: str) -> dict[str, Any]:
+    """C&W again on the rows a stored C&W part failed on, each suspect for the failure changed alone.
+
+    ``cw_part`` is the stored part (its ``rows``' success per row); the rows are rebuilt with
+    :func:`attack_rows` from ``source_config``'s ``n_images`` and ``seed``, as the source made them.
+    The variants are those of :func:`cw_hard_targets`; the returned record holds the rows, their
+    labels and targets, the target's logit margin at x0 and each variant's success, L2, gradients
+    and seconds.
+    """
+    from ead_tutorial.attacks import cw_l2, ead
+
+    failed = [row for row, ok in enumerate(cw_part["rows"]["success"]) if not ok]
     failed = failed[: config["max_rows"]] if config["max_rows"] is not None else failed
     if not failed:
-        raise ValueError(f"C&W (L2) failed on no row of the stored {config['source']}: nothing to investigate")
-    model = pretrained(source.config["model"])
-    images, targets, true_labels = attack_rows(model, source.config["n_images"], source.config["seed"])
+        raise ValueError(f"C&W (L2) failed on no row of {where}: nothing to investigate")
+    images, targets, true_labels = attack_rows(model, source_config["n_images"], source_config["seed"])
     pick_rows = torch.tensor(failed, device=images.device)
     rows = dict(model=model, images=images[pick_rows], targets=targets[pick_rows], true_labels=true_labels[pick_rows],
                 kappa=config["kappa"])
@@ -1036,9 +1052,37 @@ def cw_hard_targets(config: dict[str, Any], run: Run) -> dict[str, Any]:
         logits = model(rows["images"])
         target_logit = logits.gather(1, rows["targets"][:, None]).squeeze(1)
         margin = target_logit - logits.scatter(1, rows["targets"][:, None], float("-inf")).amax(1)
-    return {"rows": failed, "source created": source.created, "true labels": rows["true_labels"].tolist(),
+    return {"rows": failed, "true labels": rows["true_labels"].tolist(),
             "targets": rows["targets"].tolist(), "target margin at x0": [round(v, 3) for v in margin.tolist()],
             "variants": run_parts(run, config, list(variants), part, "C&W on its hard targets")}
+
+
+def distilled_cw_misses_config(profile: str) -> dict[str, Any]:
+    return cw_hard_targets_config(profile) | {"source": "ead-table-11"}
+
+
+@experiment("distilled-cw-misses", distilled_cw_misses_config)
+def distilled_cw_misses(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Why C&W (L2) misses rows of the stored Table 11: the suspects of ``cw-hard-targets`` on the worst student.
+
+    The student is the one on which C&W failed on the most rows in the stored ``source``
+    result (the first such in the table's order, at ``source_profile``); its failed rows (the
+    first ``max_rows``) are attacked again as in :func:`cw_hard_targets`.
+    """
+    from ead_tutorial.models import pretrained
+
+    source = load_result(config["source"], config["source_profile"])
+    results = source.data["results"]
+    students = [network for network in results if network.startswith("T=")]
+    if not students:
+        raise ValueError(f"the stored {config['source']} attacks no distilled student")
+    misses = {network: len(results[network]["C&W (L2)"]["rows"]["success"])
+              - sum(results[network]["C&W (L2)"]["rows"]["success"]) for network in students}
+    worst = max(students, key=misses.get)
+    model = pretrained(source.config["networks"][worst])
+    return {"source created": source.created, "network": worst, "misses per network": misses,
+            **cw_suspects(model, results[worst]["C&W (L2)"], source.config, config, run,
+                          f"the stored {config['source']} on {worst}")}
 
 
 def transfer_cw_misses_config(profile: str) -> dict[str, Any]:

@@ -184,6 +184,22 @@ def difference(part: dict[str, Any], other: dict[str, Any], metric: str, *, by: 
     return {"difference": float(means[0][0] - means[1][0]), "low": low, "high": high}
 
 
+def cw_suspects_tables(record: dict[str, Any], rows_of: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tables of a stored ``cw-hard-targets`` or ``distilled-cw-misses`` record.
+
+    Returns (rows, variants): each row C&W missed (indexed by its row in the source table,
+    named ``rows_of``) with its true label, target and the target's logit margin at x0; and
+    each variant's rows solved, of how many, gradients per row and seconds, as integers.
+    """
+    rows = pd.DataFrame({"true label": record["true labels"], "target": record["targets"],
+                         "target's logit margin at x0": record["target margin at x0"]},
+                        index=pd.Index(record["rows"], name=rows_of)).round(1)
+    variants = pd.DataFrame({name: {"rows solved": sum(variant["success"]), "of": len(variant["success"]),
+                                    "gradients per row": variant["gradients per row"], "seconds": variant["seconds"]}
+                             for name, variant in record["variants"].items()}).T
+    return rows, variants.astype(float).round(0).astype(int)
+
+
 def as_paper_table(parts: dict[tuple, dict[str, Any]], names: tuple[str, str], section: str = "cases",
                    metrics: tuple[str, ...] = ("ASR", "L1", "L2", "Linf")) -> pd.DataFrame:
     """Stored parts as a table shaped like the paper's (:mod:`ead_tutorial.paper_tables`).

@@ -39,6 +39,7 @@ TINY = {
     "attack-benchmark": TINY_EAD,
     "cw-hard-targets": {"search_steps": 1, "steps": 10, "long_steps": 20},
     "transfer-cw-misses": {"search_steps": 1, "steps": 10, "kappas": [50]},
+    "distilled-cw-misses": {"search_steps": 1, "steps": 10, "long_steps": 20},
     "exact-minimum": TINY_EAD | {"targets_per_image": 1, "eps_resolution": COARSE_EPS, "cw_linf": TINY_CW_LINF,
                                  "time_limit": 10.0, "peer_steps": 10},
     "ead-stopping-rules": TINY_EAD | {"linear": {"dim": 784, "classes": 10, "scale": 10.0, "seed": 0, "images": 1,

@@ -263,3 +263,18 @@ def test_the_difference_between_two_networks_needs_is_the_gap_of_their_case_mean
     spoiled[:9] = 1e6
     kept = report.difference(_stored_part(failed, spoiled), _stored_part(failed, l1), "L1", by="L1", case="best")
     assert kept["difference"] == pytest.approx(0, abs=1e-4) and kept["high"] < 1e3
+
+
+def test_the_cw_suspects_tables_count_each_variants_solved_rows():
+    from ead_tutorial import report
+
+    record = {"rows": [3, 7], "true labels": [1, 9], "targets": [0, 6], "target margin at x0": [-12.34, -5.0],
+              "variants": {"C&W, as in the table": {"success": [False, False], "gradients per row": 900.4,
+                                                    "seconds": 2.6},
+                           "C&W, box projected": {"success": [True, False], "gradients per row": 450.0,
+                                                  "seconds": 1.2}}}
+    rows, variants = report.cw_suspects_tables(record, "row of Table 2")
+    assert rows.index.tolist() == [3, 7] and rows.index.name == "row of Table 2"
+    assert rows["target's logit margin at x0"].tolist() == [-12.3, -5.0] and rows["target"].tolist() == [0, 6]
+    assert variants["rows solved"].tolist() == [0, 1] and variants["of"].tolist() == [2, 2]
+    assert variants.loc["C&W, as in the table", "gradients per row"] == 900 and variants.dtypes.eq(int).all()

@@ -251,6 +251,19 @@ def test_cw_fails_its_hard_targets_for_want_of_budget_not_for_its_first_c():
     assert solved["EAD (EN rule), as in the table"] == len(data["rows"])
 
 
+def test_distilled_cw_misses_come_from_cws_budget_not_from_the_defence():
+    """The breaking_distillation chapter's account of C&W's misses on the student where it missed the most."""
+    data, table_11 = _stored("distilled-cw-misses").data, _stored("ead-table-11").data["results"]
+    cw_rows = table_11[data["network"]]["C&W (L2)"]["rows"]["success"]
+    assert data["rows"] == [row for row, ok in enumerate(cw_rows) if not ok]  # exactly Table 11's misses there
+    assert len(data["rows"]) == max(data["misses per network"].values())
+    solved = {name: sum(variant["success"]) for name, variant in data["variants"].items()}
+    longer = next(name for name in solved if name.endswith("steps per round"))
+    assert solved["C&W, as in the table"] == solved["C&W, c from 1e-2"] == 0
+    assert solved["C&W, box projected"] > len(data["rows"]) / 2 and solved["C&W, box projected"] > solved[longer] > 0
+    assert solved["EAD (EN rule), as in the table"] == len(data["rows"])
+
+
 def test_exact_minimum_no_attack_beats_a_verified_optimum_in_any_norm():
     """The exact-minimum chapter's floor, on the stored standard result: every optimum is verified on the
     network, and no attack's example (whatever norm it minimises) is closer than the optimum in any norm solved."""
