@@ -120,8 +120,12 @@ class Stopwatch:
         return time.perf_counter() - self.wall
 
     def made_by(self, run_started: str | None, **more: Any) -> dict[str, Any]:
-        """How a part was made: its seconds, CPU seconds, hardware, code, and the run (its start) that made it."""
-        return {"seconds": round(self.seconds(), 1), "cpu seconds": round(time.process_time() - self.cpu, 1),
+        """How a part was made: its seconds, CPU seconds, hardware, code, and the run (its start) that made it.
+
+        Seconds are kept to the millisecond: a tiny part (a test's) takes a few hundredths of a second,
+        which rounding to tenths would record as no time at all.
+        """
+        return {"seconds": round(self.seconds(), 3), "cpu seconds": round(time.process_time() - self.cpu, 3),
                 "hardware": describe_hardware(), "code": code_digest(), "run": run_started} | more
 
 
@@ -1214,7 +1218,7 @@ def run_experiment(name: str, profile: str, *, save: bool = True, keep: bool | N
                   for how in ledger.values())
     result = StoredResult(name=name, profile=profile, data=data, config=config, package_version=__version__,
                           torch_version=torch.__version__, hardware=describe_hardware(),
-                          wall_time_s=round(time.perf_counter() - started + earlier, 1), code_digest=digest,
+                          wall_time_s=round(time.perf_counter() - started + earlier, 3), code_digest=digest,
                           parts=ledger)
     if save:
         save_result(result)
